@@ -1,0 +1,84 @@
+"""The root run config shared by ``src/evaluate.py`` and ``src/sweep.py`` and its Hydra registration.
+
+Usage::
+
+    from rediprune.config import RunConfig, register_configs, load
+    register_configs()                       # before @hydra.main
+    run = load(cfg)                           # DictConfig -> RunConfig, range checks, clear errors
+
+The YAML files in ``conf/`` fill these schemas; the schema for each group is registered in Hydra's
+ConfigStore as ``<group>/schema`` and named first in each YAML's defaults list, so a typo in a key or
+a value outside an enum fails when the config is composed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from rediprune.config.evaluation import (
+    BackboneConfig,
+    DatasetConfig,
+    MeasureConfig,
+    PrunerConfig,
+    QueryConfig,
+)
+from rediprune.config.sweep import LaunchConfig, SearchConfig, WandbConfig
+
+
+@dataclass
+class RunConfig:
+    """Everything a run depends on; saved with its results."""
+
+    backbone: BackboneConfig = MISSING
+    dataset: DatasetConfig = MISSING
+    pruner: PrunerConfig = MISSING
+    query: QueryConfig = MISSING
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    # swept hyperparameters (names as in the user's command line)
+    ratio: float = 0.15
+    alpha: float = 0.5
+    tau: float = 0.0
+    M: Optional[int] = None
+    beta: float = 3.0
+    seed: int = 0
+    cache_dir: str = "outputs/cache"  # hyperparameter-independent features and queries
+    hf_home: str = "outputs/hf_home"  # HF datasets cache lmms-eval writes even for local data
+
+    def __post_init__(self) -> None:
+        from rediprune.pruning.validation import check_params
+
+        check_params(self.ratio, self.alpha, self.tau, self.M, self.beta, self.pruner.prefilter.value)
+
+
+def register_configs() -> None:
+    """Register the schemas in Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=RunConfig)
+    for group, node in (
+        ("backbone", BackboneConfig),
+        ("dataset", DatasetConfig),
+        ("pruner", PrunerConfig),
+        ("query", QueryConfig),
+        ("search", SearchConfig),
+        ("launch", LaunchConfig),
+        ("wandb", WandbConfig),
+    ):
+        cs.store(group=group, name="schema", node=node)
+
+
+def load(cfg: DictConfig | dict[str, Any]) -> RunConfig:
+    """Turn a composed config into a checked RunConfig; bad values raise ValueError naming the key."""
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(cfg)
+    merged = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+__all__ = ["RunConfig", "load", "register_configs"]

@@ -1,0 +1,221 @@
+"""Structured configs for the sweep engine: search (grid or Optuna), launch (Ray) and W&B settings.
+
+Owned by the sweep (``rediprune.sweep``); see ``rediprune.config`` for how they join the root config.
+OmegaConf checks types and enum values when the config is composed; ``__post_init__`` checks ranges and
+the search space when ``rediprune.config.load`` turns the composed config into objects — before Ray
+starts or a model loads. Every error names the key, the value and what is allowed.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+
+class SearchKind(str, enum.Enum):
+    grid = "grid"  # Hydra's -m grid over the command-line values (sweeper rediprune_grid)
+    pareto = "pareto"  # Optuna multi-objective search (sweeper rediprune_optuna)
+
+
+class Sampler(str, enum.Enum):
+    nsga2 = "nsga2"  # optuna.samplers.NSGAIISampler
+    tpe = "tpe"  # optuna.samplers.TPESampler(multivariate, constant_liar) for concurrent trials
+
+
+class WandbMode(str, enum.Enum):
+    auto = "auto"  # online when an API key is configured (env, netrc, settings), offline otherwise
+    online = "online"
+    offline = "offline"
+    disabled = "disabled"
+
+
+# Names the search space may use: the swept hyperparameters (top level of the root config) and the
+# query group (a categorical over conf/query/*.yaml).
+SPACE_PARAMS = ("ratio", "alpha", "tau", "M", "beta", "query")
+_QUERY_CHOICES = ("none", "average", "middle_peak", "self_attention", "exponential")
+# Domain of each numeric hyperparameter (SPEC §2): (low, low inclusive, high, high inclusive).
+_DOMAIN = {
+    "ratio": (0.0, False, 1.0, True),
+    "alpha": (0.0, True, math.inf, False),
+    "tau": (-1.0, True, 1.0, True),
+    "M": (1, True, math.inf, False),
+    "beta": (1.0, True, math.inf, False),
+}
+
+
+def _fail(name: str, value: object, allowed: str) -> None:
+    raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
+
+
+def _domain_text(param: str) -> str:
+    lo, lo_in, hi, hi_in = _DOMAIN[param]
+    if param == "M":
+        return "null or an integer ≥ 1"
+    left = "[" if lo_in else "("
+    right = "]" if hi_in else ")"
+    return f"a number in {left}{lo:g}, {hi:g}{right}"
+
+
+def _in_domain(param: str, value: Any) -> bool:
+    if param == "M" and value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    if param == "M" and not float(value).is_integer():
+        return False
+    lo, lo_in, hi, hi_in = _DOMAIN[param]
+    return (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi)
+
+
+@dataclass
+class ParamSpace:
+    """One dimension of the Optuna search space: either ``choices`` or a ``low``..``high`` range."""
+
+    low: Optional[float] = None  # range start (inclusive)
+    high: Optional[float] = None  # range end (inclusive)
+    step: Optional[float] = None  # discretisation step (optional); M always steps by integers
+    log: bool = False  # sample on a log scale (not with step)
+    choices: Optional[List[Any]] = None  # categorical values (may include null for M)
+
+
+@dataclass
+class SearchConfig:
+    """What a sweep explores and how it is named and resumed."""
+
+    kind: SearchKind = SearchKind.grid
+    # Sweep name: folder outputs/sweeps/<name>, W&B group, default Optuna study name. null: derived
+    # from the search kind and the command's overrides, so rerunning the same command resumes it.
+    name: Optional[str] = None
+    skip_finished: bool = True  # rerun: skip trials whose config hash already finished in this sweep
+    objective: str = "primary_metric"  # result key to maximise (higher is better)
+    cost: str = "tflops"  # result key to minimise
+    # Optuna (kind=pareto)
+    sampler: Sampler = Sampler.nsga2
+    n_trials: int = 12  # finished trials the study should hold; a rerun tops it up
+    study_name: Optional[str] = None  # null: the sweep name
+    storage: Optional[str] = None  # SQLAlchemy URL; null: sqlite:///<sweep folder>/optuna.db
+    seed: int = 0  # sampler seed
+    population_size: int = 8  # NSGA-II generation size
+    n_startup_trials: int = 6  # TPE random trials before modelling
+    space: Dict[str, ParamSpace] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name is not None and not _is_slug(self.name):
+            _fail("search.name", self.name, "null or 1-48 characters of [A-Za-z0-9._-]")
+        if self.study_name is not None and not self.study_name.strip():
+            _fail("search.study_name", self.study_name, "null or a non-empty string")
+        if self.storage is not None and "://" not in self.storage:
+            _fail("search.storage", self.storage, "null or an SQLAlchemy URL such as sqlite:///path.db")
+        if self.n_trials < 1:
+            _fail("search.n_trials", self.n_trials, "an integer ≥ 1")
+        if self.population_size < 2:
+            _fail("search.population_size", self.population_size, "an integer ≥ 2")
+        if self.n_startup_trials < 0:
+            _fail("search.n_startup_trials", self.n_startup_trials, "an integer ≥ 0")
+        for key in ("objective", "cost"):
+            if not getattr(self, key):
+                _fail(f"search.{key}", getattr(self, key), "a result key such as primary_metric / tflops")
+        if self.kind == SearchKind.pareto and not self.space:
+            _fail("search.space", {}, f"at least one of {', '.join(SPACE_PARAMS)} for search=pareto")
+        for name, spec in self.space.items():
+            _check_space(name, spec)
+
+
+def _is_slug(text: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[A-Za-z0-9._-]{1,48}", text) is not None
+
+
+def _check_space(name: str, spec: Any) -> None:
+    key = f"search.space.{name}"
+    if name not in SPACE_PARAMS:
+        _fail("search.space", name, f"one of {', '.join(SPACE_PARAMS)}")
+    if isinstance(spec, dict):  # plain dicts when built by hand rather than composed
+        spec = ParamSpace(**spec)
+    has_range = spec.low is not None or spec.high is not None
+    if spec.choices is not None:
+        if has_range:
+            _fail(key, "choices and low/high", "either choices or a low..high range")
+        if len(spec.choices) == 0:
+            _fail(f"{key}.choices", [], "a non-empty list")
+        for value in spec.choices:
+            if name == "query":
+                if value not in _QUERY_CHOICES:
+                    _fail(f"{key}.choices", value, f"query strategies from {', '.join(_QUERY_CHOICES)}")
+            elif not _in_domain(name, value):
+                _fail(f"{key}.choices", value, _domain_text(name))
+        return
+    if name == "query":
+        _fail(key, "a range", f"choices from {', '.join(_QUERY_CHOICES)}")
+    if spec.low is None or spec.high is None:
+        _fail(key, f"low={spec.low}, high={spec.high}", "both low and high, or choices")
+    for end in ("low", "high"):
+        if not _in_domain(name, getattr(spec, end)):
+            _fail(f"{key}.{end}", getattr(spec, end), _domain_text(name))
+    if spec.low > spec.high:
+        _fail(key, f"low={spec.low} > high={spec.high}", "low ≤ high")
+    if spec.step is not None and not (spec.step > 0):
+        _fail(f"{key}.step", spec.step, "null or a number > 0")
+    if spec.log and (spec.step is not None or spec.low <= 0):
+        _fail(f"{key}.log", True, "log only with low > 0 and no step")
+
+
+@dataclass
+class LaunchConfig:
+    """Where trials run: a Ray actor pool of resident workers."""
+
+    # null: start a local Ray for the run (dashboard off); "auto", "127.0.0.1:6379" or
+    # "ray://host:10001": join that cluster (and `ray job submit` sets this to the job's cluster)
+    address: Optional[str] = None
+    num_workers: int = 2  # resident workers (each loads the model once)
+    num_cpus: Optional[int] = None  # CPUs of the local Ray; null: num_workers × cpus_per_worker
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: Optional[float] = None  # null: 1 when backbone.device is cuda, else 0
+    max_retries: int = 1  # times a trial whose worker process died is retried (actor restarts)
+    log_to_driver: bool = False  # stream worker stdout to the console (each trial has its own log)
+    progress: bool = True  # tqdm bar over trials
+
+    def __post_init__(self) -> None:
+        if self.address is not None and not self.address.strip():
+            _fail("launch.address", self.address, "null (local Ray), 'auto', 'host:port' or 'ray://host:port'")
+        if self.num_workers < 1:
+            _fail("launch.num_workers", self.num_workers, "an integer ≥ 1")
+        if self.num_cpus is not None and self.num_cpus < 1:
+            _fail("launch.num_cpus", self.num_cpus, "null or an integer ≥ 1")
+        if not self.cpus_per_worker > 0:
+            _fail("launch.cpus_per_worker", self.cpus_per_worker, "a number > 0")
+        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
+            _fail("launch.gpus_per_worker", self.gpus_per_worker, "null (auto) or a number ≥ 0")
+        if self.max_retries < 0:
+            _fail("launch.max_retries", self.max_retries, "an integer ≥ 0")
+
+
+@dataclass
+class WandbConfig:
+    """Weights & Biases tracking: one run per trial plus a sweep-level Pareto dashboard run."""
+
+    mode: WandbMode = WandbMode.auto
+    project: str = "rediprune-sweep"
+    entity: Optional[str] = None  # null: the logged-in user's default entity
+    tags: List[str] = field(default_factory=list)
+    init_timeout: float = 60.0  # seconds wandb.init may take online before the sweep goes offline
+
+    def __post_init__(self) -> None:
+        if not self.project.strip():
+            _fail("wandb.project", self.project, "a non-empty project name")
+        if not self.init_timeout > 0:
+            _fail("wandb.init_timeout", self.init_timeout, "a number of seconds > 0")
+
+
+__all__ = [
+    "SPACE_PARAMS",
+    "LaunchConfig",
+    "ParamSpace",
+    "Sampler",
+    "SearchConfig",
+    "SearchKind",
+    "WandbConfig",
+    "WandbMode",
+]

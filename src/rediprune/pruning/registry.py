@@ -1,0 +1,128 @@
+"""Pruners behind one interface, looked up by name.
+
+Usage::
+
+    from rediprune.pruning import PruneParams, get_pruner
+
+    pruner = get_pruner("rediprune")
+    keep = pruner.keep_mask(features, PruneParams(ratio=0.1, alpha=0.5), query=q)   # (F, L) bool
+    kept = features[keep]                                                          # frames in order
+
+A pruner declares what it needs (``requires``) and where it acts (``placement``) so model adapters can
+place any of them without special cases: the adapter gives pre-projection pruners the encoder features
+and post-projection pruners the projected features, and computes only the inputs a pruner asks for.
+The result is a boolean keep mask over the (frames, tokens) grid of *one sample* (all frames share the
+sample's prompt); per-frame pruners keep the same count in every frame, whole-input pruners (DivPrune)
+may keep different counts per frame.
+"""
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import torch
+
+
+class Placement(str, enum.Enum):
+    """Where in the model a pruner acts."""
+
+    PRE_PROJECTION = "pre_projection"  # encoder patch features, before the vision-language projector
+    POST_PROJECTION = "post_projection"  # projected features in the LLM's embedding space
+
+
+class Need(str, enum.Enum):
+    """Inputs a pruner may need besides the visual features."""
+
+    QUERY = "query"  # prompt-derived query vector (rediprune.pruning.query.build_queries)
+    CLIP_RELEVANCE = "clip_relevance"  # per-token CLIP text-image relevance (CDPruner)
+
+
+PREFILTERS = ("reference", "paper")
+
+
+@dataclass(frozen=True)
+class PruneParams:
+    """Hyperparameters shared by every pruner; each pruner reads the ones it uses.
+
+    ratio: keep ratio r in (0, 1]; alpha: relevance weight α ≥ 0; tau: pre-filter threshold τ in
+    [−1, 1]; M: candidate cap (None = no cap); beta: candidate multiple β ≥ 1; prefilter: "reference"
+    (SPEC §2.1) or "paper" (SPEC §2.2); seed: for the random pruner.
+    """
+
+    ratio: float = 0.1
+    alpha: float = 0.5
+    tau: float = 0.0
+    M: int | None = None
+    beta: float = 3.0
+    prefilter: str = "reference"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from rediprune.pruning.validation import check_params
+
+        check_params(self.ratio, self.alpha, self.tau, self.M, self.beta, self.prefilter)
+
+
+def keep_count(ratio: float, length: int) -> int:
+    """Per-frame budget k = max(1, round(r·L)) with round-half-to-even (SPEC conventions), at most L."""
+    return min(length, max(1, round(ratio * length)))
+
+
+class Pruner(abc.ABC):
+    """A visual-token pruner. Subclasses set the class attributes and implement ``keep_mask``."""
+
+    name: ClassVar[str]
+    requires: ClassVar[frozenset[Need]] = frozenset()
+    placement: ClassVar[Placement] = Placement.PRE_PROJECTION
+    per_frame: ClassVar[bool] = True  # False: one budget round(r·F·L) over all frames of the sample
+
+    @abc.abstractmethod
+    def keep_mask(
+        self,
+        features: torch.Tensor,
+        params: PruneParams,
+        *,
+        query: torch.Tensor | None = None,
+        relevance: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Return a bool mask (F, L) of tokens to keep for one sample's frames ``features`` (F, L, C).
+
+        ``query`` is (Dq,) (Need.QUERY), ``relevance`` is (F, L) (Need.CLIP_RELEVANCE); a pruner that
+        needs an input it was not given raises ValueError.
+        """
+
+    def kept_per_frame(self, frames: int, length: int, params: PruneParams) -> int:
+        """Total tokens this pruner keeps for ``frames`` frames of ``length`` tokens (for token accounting)."""
+        if self.per_frame:
+            return frames * keep_count(params.ratio, length)
+        return keep_count(params.ratio, frames * length)
+
+
+_REGISTRY: dict[str, Callable[[], Pruner]] = {}
+
+
+def register(cls: type[Pruner]) -> type[Pruner]:
+    """Class decorator: make ``cls`` available as ``get_pruner(cls.name)``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_pruners() -> tuple[str, ...]:
+    """Names accepted by :func:`get_pruner`, sorted."""
+    _load_builtin()
+    return tuple(sorted(_REGISTRY))
+
+
+def get_pruner(name: str) -> Pruner:
+    """Instantiate the pruner registered as ``name``; unknown names raise ValueError listing the allowed."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise ValueError(f"pruner={name!r} is not a known pruner; allowed: {', '.join(available_pruners())}")
+    return _REGISTRY[name]()
+
+
+def _load_builtin() -> None:
+    # Importing the modules runs their @register decorators; lazily, to keep import of this module cheap.
+    from rediprune.pruning import baselines, selection  # noqa: F401

@@ -1,0 +1,69 @@
+"""Input checks shared by every pruner: a ValueError names the parameter, the value and what is allowed."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _fail(name: str, value: object, allowed: str) -> None:
+    raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
+
+
+def check_params(
+    ratio: float,
+    alpha: float,
+    tau: float,
+    M: int | None,
+    beta: float,
+    prefilter: str = "reference",
+) -> None:
+    """Check the ReDiPrune hyperparameters (SPEC §2)."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not (0.0 < ratio <= 1.0):
+        _fail("ratio", ratio, "a number in (0, 1]")
+    if not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha < 0:
+        _fail("alpha", alpha, "a finite number ≥ 0")
+    if not isinstance(tau, (int, float)) or not (-1.0 <= tau <= 1.0):
+        _fail("tau", tau, "a number in [-1, 1]")
+    if M is not None and (isinstance(M, bool) or not isinstance(M, int) or M < 1):
+        _fail("M", M, "null (no cap) or an integer ≥ 1")
+    if not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 1:
+        _fail("beta", beta, "a finite number ≥ 1")
+    if prefilter not in ("reference", "paper"):
+        _fail("prefilter", prefilter, "'reference' or 'paper'")
+
+
+def check_features(features: torch.Tensor, name: str = "features", *, check_finite: bool = True) -> torch.Tensor:
+    """Return ``features`` as (B, L, C); accept (L, C). Reject other ranks, empty frames, non-finite values."""
+    if not isinstance(features, torch.Tensor):
+        _fail(name, type(features).__name__, "a torch.Tensor of shape (L, C) or (B, L, C)")
+    if features.dim() == 2:
+        features = features.unsqueeze(0)
+    if features.dim() != 3:
+        _fail(f"{name}.shape", tuple(features.shape), "(L, C) or (B, L, C)")
+    if features.shape[0] == 0 or features.shape[1] == 0 or features.shape[2] == 0:
+        _fail(f"{name}.shape", tuple(features.shape), "non-empty frames: B ≥ 1, L ≥ 1, C ≥ 1")
+    if not features.is_floating_point():
+        _fail(f"{name}.dtype", features.dtype, "a floating-point dtype")
+    if check_finite and not bool(torch.isfinite(features).all()):
+        _fail(name, "non-finite values", "finite values only (no NaN or inf)")
+    return features
+
+
+def check_query(query: torch.Tensor | None, frames: int, name: str = "query") -> torch.Tensor | None:
+    """Return ``query`` as (B, Dq) or None; accept (Dq,) (shared by all frames) or (B, Dq) (one per frame)."""
+    if query is None:
+        return None
+    if not isinstance(query, torch.Tensor):
+        _fail(name, type(query).__name__, "None or a torch.Tensor of shape (Dq,) or (B, Dq)")
+    if query.dim() == 1:
+        query = query.unsqueeze(0).expand(frames, -1)
+    if query.dim() != 2 or query.shape[0] != frames:
+        _fail(f"{name}.shape", tuple(query.shape), f"(Dq,) or ({frames}, Dq) for {frames} frame(s)")
+    if query.shape[1] == 0:
+        _fail(f"{name}.shape", tuple(query.shape), "a query width Dq ≥ 1")
+    if not query.is_floating_point():
+        _fail(f"{name}.dtype", query.dtype, "a floating-point dtype")
+    if not bool(torch.isfinite(query).all()):
+        _fail(name, "non-finite values", "finite values only (no NaN or inf)")
+    return query
