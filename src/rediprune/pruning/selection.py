@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -128,12 +129,17 @@ def _greedy(
     score = e[rows, first].clone()
     if valid is not None:
         score.masked_fill_(~valid, _NEG_INF)
-    picks = [first]
+    # The loop's ops are tiny; on CPU numpy's per-call overhead is a fraction of torch's dispatch, and
+    # both argmaxes return the first maximum. The arrays share memory with the tensors.
+    lib, score_, e_, rows_ = (
+        (np, score.numpy(), e.numpy(), rows.numpy()) if e.device.type == "cpu" else (torch, score, e, rows)
+    )
+    picks = [first.numpy() if lib is np else first]
     for _ in range(1, k):
-        nxt = score.argmax(dim=1)
+        nxt = score_.argmax(1)
         picks.append(nxt)
-        torch.minimum(score, e[rows, nxt], out=score)
-    return torch.stack(picks, dim=1)
+        lib.minimum(score_, e_[rows_, nxt], out=score_)
+    return torch.as_tensor(lib.stack(picks, 1), device=sc.device)
 
 
 def _paper_greedy(
@@ -224,6 +230,7 @@ def rediprune_select(
     q = check_query(query, batch)
     k = keep_count(ratio, length)
     if k >= length:
+        check_features(x, check_finite=True)
         out = torch.arange(length, device=x.device).expand(batch, length).clone()
         return out[0] if single else out
 
