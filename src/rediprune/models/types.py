@@ -1,0 +1,123 @@
+"""Values exchanged with a model adapter: pruning settings in, prepared batches and results out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+from rediprune.pruning import PruneParams, get_pruner
+from rediprune.pruning.query import check_strategy
+
+if TYPE_CHECKING:
+    from rediprune.config.evaluation import Hyperparameters, PrunerConfig, QueryConfig
+
+PLACEMENTS = ("default", "pre_projection", "post_projection")
+
+
+def _value(x: object) -> object:
+    """Enum members (from structured configs) as their plain values."""
+    return getattr(x, "value", x)
+
+
+@dataclass(frozen=True)
+class PruningSettings:
+    """Which pruner runs inside the model, with which hyperparameters, and where.
+
+    pruner: a registered pruner name (``rediprune.pruning.available_pruners()``); params: its
+    hyperparameters; query_strategy / query_max_tokens: how the text query is built from the prompt
+    (SPEC §3), used only by pruners that require a query; placement: "default" (the pruner's own:
+    ReDiPrune before the projector, DivPrune/CDPruner after it), "pre_projection" or "post_projection".
+    Invalid values raise ValueError naming the field.
+    """
+
+    pruner: str = "rediprune"
+    params: PruneParams = field(default_factory=PruneParams)
+    query_strategy: str = "exponential"
+    query_max_tokens: int = 128
+    placement: str = "default"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pruner", _value(self.pruner))
+        object.__setattr__(self, "query_strategy", _value(self.query_strategy))
+        object.__setattr__(self, "placement", _value(self.placement))
+        get_pruner(self.pruner)  # ValueError "pruner=… is not a known pruner; allowed: …"
+        if not isinstance(self.params, PruneParams):
+            raise ValueError(f"params={self.params!r} is not allowed; expected a rediprune.pruning.PruneParams")
+        try:
+            check_strategy(self.query_strategy)
+        except ValueError as err:
+            raise ValueError(f"query_strategy: {err}") from None
+        max_tokens = self.query_max_tokens
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ValueError(f"query_max_tokens={self.query_max_tokens!r} is not allowed; expected an integer ≥ 1")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement={self.placement!r} is not allowed; expected one of {', '.join(PLACEMENTS)}")
+
+    @classmethod
+    def from_configs(
+        cls, pruner: "PrunerConfig", hyper: "Hyperparameters", query: "QueryConfig"
+    ) -> "PruningSettings":
+        """Settings from the structured configs of ``conf/`` (pruner group, top-level hyperparameters, query)."""
+        params = PruneParams(
+            ratio=hyper.ratio,
+            alpha=hyper.alpha,
+            tau=hyper.tau,
+            M=hyper.M,
+            beta=hyper.beta,
+            prefilter=str(_value(pruner.prefilter)),
+            seed=pruner.seed,
+        )
+        return cls(
+            pruner=str(_value(pruner.name)),
+            params=params,
+            query_strategy=str(_value(query.strategy)),
+            query_max_tokens=query.max_tokens,
+            placement=str(_value(pruner.placement)),
+        )
+
+
+@dataclass
+class PreparedBatch:
+    """Prompts and pixels of a batch, as the *unmodified* model would receive them.
+
+    ``input_ids``/``attention_mask`` (B, T) are left-padded and hold L placeholder ids per frame; the
+    adapter shrinks each frame's run to the pruner's k only when it runs the model. ``pixel_values``
+    (N, 3, H, W) holds every frame of the batch in sample order; ``frames[b]`` says how many belong to
+    sample b. ``modality`` is "image" or "video" (Video-LLaVA routes them through different towers).
+    """
+
+    questions: list[str]
+    prompts: list[str]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    pixel_values: torch.Tensor | None
+    frames: list[int]
+    modality: str
+    tokens_per_frame: int  # L: placeholder ids per frame before pruning
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+
+@dataclass(frozen=True)
+class SampleStats:
+    """Token accounting of one sample's pruned input, as fed to the LLM (per sample, per call)."""
+
+    frames: int
+    tokens_per_frame_before: int  # L
+    tokens_per_frame_after: float  # mean kept per frame (k for per-frame pruners)
+    visual_tokens_before: int  # frames · L
+    visual_tokens_after: int
+    text_tokens: int  # prompt tokens that are not visual placeholders (padding excluded)
+    selection_seconds: float  # the pruner's keep_mask alone (CUDA-synchronised)
+    query_seconds: float = 0.0  # this sample's share of building text queries / CLIP relevance (not in selection)
+
+
+@dataclass
+class GenerationResult:
+    """Greedy generation: decoded answers, generated ids (B, new; prompt removed, pad-filled), stats."""
+
+    texts: list[str]
+    sequences: torch.Tensor
+    stats: list[SampleStats]
