@@ -1,0 +1,1 @@
+"""lmms-eval task rediprune_tiny_image (hooks in utils.py)."""

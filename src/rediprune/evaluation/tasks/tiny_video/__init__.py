@@ -1,0 +1,1 @@
+"""lmms-eval task rediprune_tiny_video (hooks in utils.py)."""
