@@ -53,27 +53,29 @@ def _divprune_first(sim: torch.Tensor) -> torch.Tensor:
     return dist.amin(dim=2).argmax(dim=1)
 
 
-def _similarity(x: torch.Tensor, inv_norm: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
+def _similarity(
+    x: torch.Tensor, inv_norm: torch.Tensor, order: torch.Tensor | None, gram: torch.Tensor | None
+) -> torch.Tensor:
     """Cosine similarities ⟨x̂_i, x̂_j⟩ (B, P, P) of the candidates, in candidate order.
 
-    One batched Gram of the raw features, scaled by the inverse norms afterwards: normalising the
-    (B, L, C) features first would add a full read and write of them, and on CPU this compute-bound
-    Gram costs less than the k memory-bound matrix-vector products of a row-per-pick update
-    (measured 5-20× less at the paper's shapes); on GPU both are a few kernels. A full permutation
-    (P = L) permutes the small L×L result instead of copying the features.
+    One batched Gram of the raw features (``gram`` if the caller has it), scaled by the inverse norms
+    afterwards: normalising the (B, L, C) features first would add a full read and write of them, and on
+    CPU this compute-bound Gram costs less than the k memory-bound matrix-vector products of a
+    row-per-pick update (measured 5-20× less at the paper's shapes); on GPU both are a few kernels.
+    A full permutation (P = L) permutes the small L×L result; a subset (P < L) gathers its features.
     """
-    if order is None or order.shape[1] == x.shape[1]:
-        sim = torch.bmm(x, x.transpose(1, 2))
-        sim.mul_(inv_norm.unsqueeze(2)).mul_(inv_norm.unsqueeze(1))
-        if order is None:
-            return sim
-        size = order.shape[1]
-        sim = torch.gather(sim, 1, order.unsqueeze(2).expand(-1, -1, size))
-        return torch.gather(sim, 2, order.unsqueeze(1).expand(-1, size, -1))
-    xc = torch.gather(x, 1, order.unsqueeze(2).expand(-1, -1, x.shape[2]))
-    inv = torch.gather(inv_norm, 1, order)
-    sim = torch.bmm(xc, xc.transpose(1, 2))
-    return sim.mul_(inv.unsqueeze(2)).mul_(inv.unsqueeze(1))
+    if order is not None and order.shape[1] < x.shape[1]:
+        xc = torch.gather(x, 1, order.unsqueeze(2).expand(-1, -1, x.shape[2]))
+        inv = torch.gather(inv_norm, 1, order)
+        sim = torch.bmm(xc, xc.transpose(1, 2))
+        return sim.mul_(inv.unsqueeze(2)).mul_(inv.unsqueeze(1))
+    sim = torch.bmm(x, x.transpose(1, 2)) if gram is None else gram
+    sim.mul_(inv_norm.unsqueeze(2)).mul_(inv_norm.unsqueeze(1))
+    if order is None:
+        return sim
+    size = order.shape[1]
+    sim = torch.gather(sim, 1, order.unsqueeze(2).expand(-1, -1, size))
+    return torch.gather(sim, 2, order.unsqueeze(1).expand(-1, size, -1))
 
 
 def _reference_candidates(
@@ -144,6 +146,7 @@ def _greedy(
 
 def _paper_greedy(
     x: torch.Tensor,
+    gram: torch.Tensor | None,
     inv_norm: torch.Tensor,
     s: torch.Tensor,
     has_query: torch.Tensor,
@@ -164,7 +167,7 @@ def _paper_greedy(
     rows = torch.arange(batch, device=x.device)
     order = torch.sort(s, dim=1, descending=True, stable=True).indices
     order = torch.where(has_query[:, None], order, torch.arange(length, device=x.device).expand(batch, length))
-    sim = _similarity(x, inv_norm, order)
+    sim = _similarity(x, inv_norm, order, gram)
     sp = torch.gather(s, 1, order)
     n_pass = (sp >= tau).sum(dim=1) if tau > 0 else None
     in_prefix = None if n_pass is None else torch.arange(length, device=x.device) < n_pass[:, None]
@@ -226,7 +229,6 @@ def rediprune_select(
     single = features.dim() == 2
     x = check_features(features, check_finite=False)  # finiteness is checked on the norms below
     batch, length, width = x.shape
-    shared_query = query is not None and query.dim() == 1
     q = check_query(query, batch)
     k = keep_count(ratio, length)
     if k >= length:
@@ -235,25 +237,30 @@ def rediprune_select(
         return out[0] if single else out
 
     x = x.float()
-    norms = torch.linalg.vector_norm(x, dim=2)
-    if not bool(torch.isfinite(norms).all()):
-        check_features(x, check_finite=True)  # names the problem; finite but overflowing norms pass on
-    inv_norm = 1.0 / norms.clamp(min=1e-12)
     if q is None:
         s = torch.zeros(batch, length, device=x.device)
         has_query = torch.zeros(batch, dtype=torch.bool, device=x.device)
     else:
-        qn = _normalize(align_query(q.float(), width))
-        # s_i = ⟨x̂_i, q̂⟩; one matrix-vector product when all frames share the query
-        raw = x @ qn[0] if shared_query else torch.bmm(x, qn.unsqueeze(2)).squeeze(2)
-        s = raw * inv_norm
-        has_query = qn.abs().amax(dim=1) > 0
+        qn = _normalize(align_query(q.float(), width))  # (1, C) shared by all frames, or (B, C)
+        # raw relevance ⟨x_i, q̂⟩; scaled by 1/‖x_i‖ below. One matrix-vector product for a shared query.
+        s = x @ qn[0] if qn.shape[0] == 1 else torch.bmm(x, qn.unsqueeze(2)).squeeze(2)
+        has_query = (qn.abs().amax(dim=1) > 0).expand(batch)
+    if prefilter == "reference" and tau > 0 and k < length // 2 and q is not None:
+        gram = None  # only the ~3k candidates' Gram will be needed
+        norms = torch.linalg.vector_norm(x, dim=2)
+    else:
+        gram = torch.bmm(x, x.transpose(1, 2))
+        norms = gram.diagonal(dim1=1, dim2=2).sqrt()  # ‖x_i‖² is the Gram's diagonal: no extra pass
+    if not bool(torch.isfinite(norms).all()):
+        check_features(x, check_finite=True)  # names the problem; finite but overflowing norms pass on
+    inv_norm = 1.0 / norms.clamp(min=1e-12)
+    s = s * inv_norm
 
     if prefilter == "paper":
-        chosen = _paper_greedy(x, inv_norm, s, has_query, k, float(alpha), float(tau), M, float(beta))
+        chosen = _paper_greedy(x, gram, inv_norm, s, has_query, k, float(alpha), float(tau), M, float(beta))
     else:
         order, valid = _reference_candidates(s, k, float(tau), has_query)
-        sim = _similarity(x, inv_norm, order)
+        sim = _similarity(x, inv_norm, order, gram)
         sc = s if order is None else torch.gather(s, 1, order)
         first = sc.masked_fill(~valid, _NEG_INF).argmax(dim=1) if valid is not None else sc.argmax(dim=1)
         if not bool(has_query.all()):

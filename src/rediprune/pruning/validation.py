@@ -51,14 +51,14 @@ def check_features(features: torch.Tensor, name: str = "features", *, check_fini
 
 
 def check_query(query: torch.Tensor | None, frames: int, name: str = "query") -> torch.Tensor | None:
-    """Return ``query`` as (B, Dq) or None; accept (Dq,) (shared by all frames) or (B, Dq) (one per frame)."""
+    """Return ``query`` as (1, Dq) (shared by all frames; broadcasts) or (B, Dq) (one per frame), or None."""
     if query is None:
         return None
     if not isinstance(query, torch.Tensor):
         _fail(name, type(query).__name__, "None or a torch.Tensor of shape (Dq,) or (B, Dq)")
     if query.dim() == 1:
-        query = query.unsqueeze(0).expand(frames, -1)
-    if query.dim() != 2 or query.shape[0] != frames:
+        query = query.unsqueeze(0)
+    elif query.dim() != 2 or query.shape[0] != frames:
         _fail(f"{name}.shape", tuple(query.shape), f"(Dq,) or ({frames}, Dq) for {frames} frame(s)")
     if query.shape[1] == 0:
         _fail(f"{name}.shape", tuple(query.shape), "a query width Dq ≥ 1")
