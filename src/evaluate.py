@@ -13,9 +13,15 @@ one line naming the parameter, the value and what is allowed, and exits with sta
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+# Python puts this folder first on sys.path; it holds evaluate.py, whose name would shadow Hugging Face's
+# `evaluate` package (imported by lmms-eval's metrics) here and in Ray workers. Searched last instead.
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path.append(sys.path.pop(0))
+
+import json
 
 import hydra
 from hydra.core.hydra_config import HydraConfig

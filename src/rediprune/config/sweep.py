@@ -119,7 +119,7 @@ class SearchConfig:
         if self.kind == SearchKind.pareto and not self.space:
             _fail("search.space", {}, f"at least one of {', '.join(SPACE_PARAMS)} for search=pareto")
         for name, spec in self.space.items():
-            _check_space(name, spec)
+            check_space(name, spec)
 
 
 def _is_slug(text: str) -> bool:
@@ -128,7 +128,7 @@ def _is_slug(text: str) -> bool:
     return re.fullmatch(r"[A-Za-z0-9._-]{1,48}", text) is not None
 
 
-def _check_space(name: str, spec: Any) -> None:
+def check_space(name: str, spec: Any) -> None:
     key = f"search.space.{name}"
     if name not in SPACE_PARAMS:
         _fail("search.space", name, f"one of {', '.join(SPACE_PARAMS)}")
@@ -174,6 +174,7 @@ class LaunchConfig:
     cpus_per_worker: float = 1.0
     gpus_per_worker: Optional[float] = None  # null: 1 when backbone.device is cuda, else 0
     max_retries: int = 1  # times a trial whose worker process died is retried (actor restarts)
+    start_timeout: float = 600.0  # seconds to wait for the first worker (an autoscaler adding a GPU node)
     log_to_driver: bool = False  # stream worker stdout to the console (each trial has its own log)
     progress: bool = True  # tqdm bar over trials
 
@@ -188,6 +189,8 @@ class LaunchConfig:
             _fail("launch.cpus_per_worker", self.cpus_per_worker, "a number > 0")
         if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
             _fail("launch.gpus_per_worker", self.gpus_per_worker, "null (auto) or a number ≥ 0")
+        if not self.start_timeout > 0:
+            _fail("launch.start_timeout", self.start_timeout, "a number of seconds > 0")
         if self.max_retries < 0:
             _fail("launch.max_retries", self.max_retries, "an integer ≥ 0")
 
@@ -211,6 +214,7 @@ class WandbConfig:
 
 __all__ = [
     "SPACE_PARAMS",
+    "check_space",
     "LaunchConfig",
     "ParamSpace",
     "Sampler",

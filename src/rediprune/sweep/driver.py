@@ -1,0 +1,340 @@
+"""The driver side of one sweep: check configs, skip finished trials, dispatch, record, report.
+
+Usage (the Hydra plugins in ``src/hydra_plugins/rediprune_sweep`` do this)::
+
+    driver = SweepDriver(hydra_context, task_function, master_config)   # checks search/launch/wandb
+    jobs = [driver.prepare(overrides, num) for num, overrides in enumerate(batch)]   # all checked first
+    returns = driver.run_jobs(jobs)         # Hydra JobReturns, in job order
+    exit_code = driver.finish()             # reports, W&B sweep run, summary; 1 if a trial failed
+
+Data flows one way: job overrides → composed, checked config (``prepare``; a bad value exits with
+status 2 before Ray starts or a model loads) → skipped if its config hash already finished in this
+sweep folder → a resident worker (``dispatch``) → outcome → ``results.jsonl`` (``store``) → W&B
+(``tracking``) → reports (``report``, ``plots``) at the end. Only this process writes the store.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from rediprune.sweep.dispatch import Job, RaySession, WorkerPool
+from rediprune.sweep.naming import config_hash
+from rediprune.sweep.store import ResultStore
+from rediprune.sweep.trial import describe
+from rediprune.sweep.workers import adapter_key
+
+log = logging.getLogger(__name__)
+
+CONFIG_ERROR_EXIT = 2  # as src/evaluate.py: nothing ran
+TRIAL_FAILED_EXIT = 1
+
+
+class TrialFailed(RuntimeError):
+    """The return value Hydra sees for a failed trial (details in its folder's traceback.txt)."""
+
+
+def config_error(message: str) -> None:
+    """Print one clear line and exit with status 2 (nothing dispatched, nothing loaded)."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(CONFIG_ERROR_EXIT)
+
+
+def _first_lines(exc: BaseException) -> str:
+    """An exception's message without OmegaConf's object dump; keeps 'full_key' for context."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    keep = [ln for ln in lines if not ln.startswith(("object_type", "reference_type"))]
+    text = "; ".join(keep[:3]) if keep else type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None and str(cause).splitlines() and str(cause).splitlines()[0] not in text:
+        text += f" ({str(cause).splitlines()[0]})"
+    return text
+
+
+def task_part(config: DictConfig) -> DictConfig:
+    """The job config without its ``hydra`` node (what the task function receives)."""
+    task = OmegaConf.create(OmegaConf.to_container(config, resolve=False))
+    with open_dict(task):
+        task.pop("hydra", None)
+    return task
+
+
+def check(task_cfg: DictConfig, where: str) -> Any:
+    """``rediprune.config.load`` with the failure turned into a one-line config error."""
+    from rediprune.config import load
+
+    try:
+        return load(task_cfg)
+    except Exception as exc:  # noqa: BLE001 - ValueError from __post_init__, ValidationError from OmegaConf
+        config_error(f"{where}: {_first_lines(exc)}")
+
+
+class SweepDriver:
+    """Everything one sweep invocation does in the driver process."""
+
+    def __init__(self, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+        self.master = config
+        self.started = time.perf_counter()
+        self.run = check(task_part(config), "config")  # search/launch/wandb before anything starts
+        self.sweep_dir = Path(str(config.hydra.sweep.dir)).expanduser().resolve()
+        self.name = self.sweep_dir.name
+        self.objective = self.run.search.objective
+        self.cost = self.run.search.cost
+        self.store: ResultStore | None = None
+        self.tracker: Any = None
+        self.ray: RaySession | None = None
+        self.pool: WorkerPool | None = None
+        self.progress: Any = None
+        self.ran: list[dict[str, Any]] = []  # rows recorded by this invocation
+        self.skipped: list[dict[str, Any]] = []
+        self.seen: set[str] = set()  # hashes of this invocation's trials
+        self.n_workers = 0
+
+    # ------------------------------------------------------------------ setup
+    def open(self) -> None:
+        """Sweep folder, result store and W&B mode (an impossible W&B setting fails here, before Ray)."""
+        if self.store is not None:
+            return
+        from rediprune.sweep.tracking import Tracker, TrackingError
+
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.store = ResultStore(self.sweep_dir)
+        try:
+            self.store.lock()
+        except RuntimeError as exc:
+            config_error(str(exc))
+        OmegaConf.save(self.master, self.sweep_dir / "multirun.yaml")
+        try:
+            self.tracker = Tracker(self.run.wandb, sweep=self.name, folder=self.sweep_dir)
+        except TrackingError as exc:
+            config_error(str(exc))
+
+    def gpus_per_worker(self) -> float:
+        launch = self.run.launch
+        if launch.gpus_per_worker is not None:
+            return float(launch.gpus_per_worker)
+        return 1.0 if str(self.run.backbone.device).startswith("cuda") else 0.0
+
+    def workers(self) -> WorkerPool:
+        """Start (or join) Ray and the resident workers, once."""
+        if self.pool is None:
+            launch = self.run.launch
+            self.ray = RaySession.open(launch)
+            gpus = self.gpus_per_worker()
+            self.pool = WorkerPool(
+                launch,
+                gpus_per_worker=gpus,
+                task_function=self.task_function,
+                callbacks=getattr(self.hydra_context, "callbacks", None),
+                num_workers=self.ray.fitting_workers(launch.num_workers, launch.cpus_per_worker, gpus),
+            )
+            self.n_workers = len(self.pool.slots)
+        return self.pool
+
+    def start_progress(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self.progress = tqdm(total=total, desc=self.name, unit="trial", file=sys.stderr, dynamic_ncols=True,
+                             disable=not self.run.launch.progress)
+
+    def _tick(self) -> None:
+        if self.progress is not None:
+            failed = sum(r["status"] != "ok" for r in self.ran)
+            self.progress.set_postfix(ok=len(self.ran) - failed, failed=failed, skipped=len(self.skipped),
+                                      refresh=False)
+            self.progress.update(1)
+
+    # ------------------------------------------------------------------ jobs
+    def prepare(self, overrides: Sequence[str], num: int, extra: dict[str, Any] | None = None) -> Job:
+        """Compose and check job ``num``; exits with status 2 on a bad value (nothing has run yet)."""
+        where = f"trial {num} ({' '.join(o for o in overrides if not o.startswith('hydra.'))})"
+        try:
+            job_cfg = self.hydra_context.config_loader.load_sweep_config(self.master, list(overrides))
+        except Exception as exc:  # noqa: BLE001 - Hydra composition / OmegaConf validation
+            config_error(f"{where}: {_first_lines(exc)}")
+        with read_write(job_cfg), open_dict(job_cfg):
+            job_cfg.hydra.job.id = num
+            job_cfg.hydra.job.num = num
+            # Absolute paths: a worker may start in another folder (Ray, job submission, other nodes).
+            job_cfg.hydra.sweep.dir = str(self.sweep_dir)
+            for key in ("cache_dir", "hf_home"):
+                if key in job_cfg and job_cfg[key] is not None:
+                    job_cfg[key] = str(Path(str(job_cfg[key])).expanduser().resolve())
+        task = task_part(job_cfg)
+        run = check(task, where)
+        container = OmegaConf.to_container(task, resolve=True)
+        assert isinstance(container, dict)
+        return Job(num=num, overrides=list(overrides), config=job_cfg, hash=config_hash(container),
+                   key=adapter_key(run.backbone), describe=describe(run), extra=dict(extra or {}))
+
+    def finished_row(self, job: Job) -> dict[str, Any] | None:
+        """The stored result of ``job`` when this sweep already finished it (and skipping is on)."""
+        self.open()
+        assert self.store is not None
+        if self.run.search.skip_finished and self.store.finished(job.hash):
+            return self.store.get(job.hash)
+        return None
+
+    def skip(self, job: Job, row: dict[str, Any]) -> dict[str, Any]:
+        """Count ``job`` as done by an earlier run of this sweep (``row`` is its stored result)."""
+        self.skipped.append(row)
+        self.seen.add(job.hash)
+        self._tick()
+        return row
+
+    def record(self, job: Job, outcome: dict[str, Any]) -> dict[str, Any]:
+        """Store one ended trial (once) and queue its W&B run; return its result row."""
+        assert self.store is not None
+        job_dir = self.sweep_dir / str(job.config.hydra.sweep.subdir)
+        common = {"trial": job.num, "hash": job.hash, "sweep": self.name,
+                  "overrides": " ".join(o for o in job.overrides if not o.startswith("hydra.")),
+                  "job_dir": str(job_dir)}
+        if outcome.get("status") == "ok":
+            row = dict(outcome["row"])
+            row.update(common)
+        else:
+            row = {**common, **job.describe, "status": "failed", "error": outcome.get("error", "unknown error")}
+            tb = job_dir / "traceback.txt"
+            if not tb.exists():  # the worker died before it could write one
+                job_dir.mkdir(parents=True, exist_ok=True)
+                tb.write_text(outcome.get("traceback") or row["error"])
+        self.store.append(row)
+        self.ran.append(row)
+        self.seen.add(job.hash)
+        if self.tracker is not None:
+            config = OmegaConf.to_container(task_part(job.config), resolve=True)
+            self.tracker.trial(row, config)  # type: ignore[arg-type]
+        self._tick()
+        return row
+
+    def job_return(self, job: Job, row: dict[str, Any]) -> Any:
+        """Hydra's JobReturn for a trial's row (a failed trial's value is a TrialFailed exception)."""
+        from hydra.core.utils import JobReturn, JobStatus
+
+        ok = row.get("status") == "ok"
+        return JobReturn(
+            overrides=list(job.overrides),
+            cfg=task_part(job.config),
+            hydra_cfg=None,
+            working_dir=row.get("job_dir"),
+            task_name=str(job.config.hydra.job.name),
+            status=JobStatus.COMPLETED if ok else JobStatus.FAILED,
+            _return_value=row if ok else TrialFailed(f"trial {job.num} failed: {row.get('error')}"),
+        )
+
+    def run_jobs(self, jobs: Sequence[Job]) -> list[Any]:
+        """Run a batch (all already prepared): finished ones are skipped, the rest go to the pool."""
+        self.open()
+        if self.progress is None:
+            self.start_progress(len(jobs))
+        returns: dict[int, Any] = {}
+        todo = []
+        for job in jobs:
+            row = self.finished_row(job)
+            if row is not None:
+                returns[job.num] = self.job_return(job, self.skip(job, row))
+            else:
+                todo.append(job)
+        if todo:
+            pool = self.workers()
+            pool.add(todo)
+            while pool.outstanding():
+                for job, outcome in pool.wait():
+                    returns[job.num] = self.job_return(job, self.record(job, outcome))
+        return [returns[job.num] for job in jobs]
+
+    # ------------------------------------------------------------------ end
+    def summary(self, rows: list[dict[str, Any]], front: list[dict[str, Any]]) -> dict[str, Any]:
+        ok_rows = [r for r in rows if r.get("status") == "ok"]
+        scored = [r for r in ok_rows if isinstance(r.get(self.objective), (int, float))]
+        best = max(scored, key=lambda r: (r[self.objective], -float(r.get(self.cost) or 0.0)), default=None)
+        failures = [r for r in self.ran if r.get("status") != "ok"]
+
+        def total(key: str) -> int:
+            return int(sum(int(r.get(key) or 0) for r in self.ran))
+
+        wandb = None
+        if self.tracker is not None and self.tracker.enabled:
+            where = self.sweep_dir / "wandb"
+            wandb = (f"{self.tracker.mode}: project {self.run.wandb.project}, group {self.name}, "
+                     f"{self.tracker.logged} trial runs + 1 sweep run")
+            if self.tracker.mode == "offline":
+                wandb += f" under {where} (upload: wandb sync {where}/offline-run-*)"
+        return {
+            "name": self.name,
+            "folder": str(self.sweep_dir),
+            "trials": len(self.seen),
+            "ran": len(self.ran) - len(failures),
+            "skipped": len(self.skipped),
+            "failed": len(failures),
+            "wall_seconds": time.perf_counter() - self.started,
+            "model_loads": total("model_loads"),
+            "workers": self.n_workers,
+            "cache_hits": total("cache_hits"),
+            "cache_misses": total("cache_misses"),
+            "cache_disk_hits": total("cache_disk_hits"),
+            "cache_dir": self.run.cache_dir,
+            "objective": self.objective,
+            "cost": self.cost,
+            "best": best,
+            "front": front,
+            "ok_rows": len(ok_rows),
+            "failures": failures,
+            "wandb": wandb,
+        }
+
+    def finish(self, extra: dict[str, Any] | None = None) -> int:
+        """Write reports, log the W&B sweep run, print the summary, stop workers; return the exit code."""
+        from rediprune.sweep.pareto import pareto_front
+        from rediprune.sweep.report import summary_text, write_reports
+
+        self.open()
+        assert self.store is not None
+        if self.progress is not None:
+            self.progress.close()
+        self.close_workers()
+        # trial order, so ties on the front resolve to the lowest trial number whatever finished first
+        rows = sorted(self.store.latest(), key=lambda r: (not isinstance(r.get("trial"), int), r.get("trial") or 0))
+        front = pareto_front(rows, self.objective, self.cost)
+        paths = write_reports(rows, front, self.sweep_dir, objective=self.objective, cost=self.cost, title=self.name)
+        if self.tracker is not None:
+            self.tracker.flush()  # every trial run logged before the counts are read
+        stats = self.summary(rows, front)
+        if self.tracker is not None:
+            config = OmegaConf.to_container(task_part(self.master), resolve=True)
+            short = {k: v for k, v in stats.items() if not isinstance(v, (list, dict))}
+            self.tracker.sweep(rows, front, objective=self.objective, cost=self.cost, config=config,  # type: ignore[arg-type]
+                               summary={**short, **(extra or {})}, files=[p for k, p in paths.items() if k in ("png", "html")])
+            self.tracker.close()
+        record = {k: v for k, v in stats.items() if k not in ("front", "best", "failures")}
+        record.update(extra or {})
+        record["pareto_trials"] = [r.get("trial") for r in front]
+        record["best_trial"] = stats["best"].get("trial") if stats["best"] else None
+        (self.sweep_dir / "summary.json").write_text(json.dumps(record, indent=2, default=str))
+        print(summary_text(stats), flush=True)
+        return TRIAL_FAILED_EXIT if stats["failed"] else 0
+
+    def close_workers(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        if self.ray is not None:
+            self.ray.close()
+            self.ray = None
+
+    def abort(self) -> None:
+        """On an exception or Ctrl-C: stop workers and flush W&B; what finished is already stored."""
+        if self.progress is not None:
+            self.progress.close()
+        self.close_workers()
+        if self.tracker is not None:
+            self.tracker.close()
+
+
+__all__ = ["CONFIG_ERROR_EXIT", "TRIAL_FAILED_EXIT", "SweepDriver", "TrialFailed", "config_error"]

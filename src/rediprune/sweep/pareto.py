@@ -1,0 +1,55 @@
+"""The accuracy-vs-cost Pareto front of a sweep's results.
+
+Usage::
+
+    front = pareto_front(rows, objective="primary_metric", cost="tflops")   # rows sorted by cost
+
+A row is on the front when no other row is at least as good on both (higher objective, lower cost) and
+strictly better on one. Rows with the same config hash count once (NSGA-II can propose a point twice),
+and so do rows with equal (objective, cost) values: the first one seen represents them.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+
+def _point(row: dict[str, Any], objective: str, cost: str) -> tuple[float, float] | None:
+    try:
+        y, x = float(row[objective]), float(row[cost])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return None
+    return y, x
+
+
+def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """(objective, cost) ``a`` dominates ``b``: no worse on both, better on one."""
+    return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
+
+
+def pareto_front(
+    rows: Iterable[dict[str, Any]], objective: str = "primary_metric", cost: str = "tflops"
+) -> list[dict[str, Any]]:
+    """Non-dominated successful rows, without duplicates, sorted by increasing cost."""
+    seen_hash: set[str] = set()
+    seen_point: set[tuple[float, float]] = set()
+    candidates: list[tuple[tuple[float, float], dict[str, Any]]] = []
+    for row in rows:
+        if row.get("status", "ok") != "ok":
+            continue
+        point = _point(row, objective, cost)
+        key = row.get("hash")
+        if point is None or (key is not None and key in seen_hash) or point in seen_point:
+            continue
+        if key is not None:
+            seen_hash.add(key)
+        seen_point.add(point)
+        candidates.append((point, row))
+    front = [(p, row) for p, row in candidates if not any(dominates(q, p) for q, _ in candidates)]
+    front.sort(key=lambda item: (item[0][1], -item[0][0]))
+    return [row for _, row in front]
+
+
+__all__ = ["dominates", "pareto_front"]

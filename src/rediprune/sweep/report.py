@@ -1,0 +1,135 @@
+"""Sweep reports from the result store: results.csv, results.md, pareto.json and the end-of-sweep summary.
+
+Usage::
+
+    paths = write_reports(rows, front, sweep_dir, objective="primary_metric", cost="tflops", title=name)
+    print(summary_text(stats))
+
+Rows are the store's latest row per config hash. Columns come in a fixed order — trial, status, the
+swept values and group choices (named as on the command line), the objective and cost — then every
+other metric alphabetically, so the CSV of two sweeps lines up.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from rediprune.sweep.trial import PARAM_KEYS
+
+LEAD = ("trial", "status") + PARAM_KEYS + ("query", "pruner", "backbone", "dataset")
+MARKDOWN_METRICS = ("tflops_ratio", "visual_tokens_per_frame_after", "samples", "errors", "trial_seconds")
+
+
+def columns(rows: Sequence[dict[str, Any]], objective: str, cost: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            seen.setdefault(key, None)
+    first = [k for k in LEAD + (objective, cost) if k in seen]
+    rest = sorted(k for k in seen if k not in first and k not in ("traceback",))
+    return first + rest
+
+
+def _sort_key(row: dict[str, Any]) -> tuple[int, Any]:
+    trial = row.get("trial")
+    return (0, trial) if isinstance(trial, int) else (1, str(trial))
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: Path, objective: str, cost: str) -> Path:
+    cols = columns(rows, objective, cost)
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        for row in sorted(rows, key=_sort_key):
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in cols})
+    os.replace(tmp, path)
+    return path
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]], objective: str, cost: str) -> str:
+    on_front = {r.get("hash") for r in front}
+    present = {k for row in rows for k in row}
+    cols = [k for k in LEAD if k in present] + [objective, cost] + [k for k in MARKDOWN_METRICS if k in present]
+    lines = ["| " + " | ".join(["pareto"] + cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for row in sorted(rows, key=_sort_key):
+        mark = "★" if row.get("hash") in on_front else ""
+        lines.append("| " + " | ".join([mark] + [_fmt(row.get(k)) for k in cols]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(
+    rows: Sequence[dict[str, Any]],
+    front: Sequence[dict[str, Any]],
+    folder: Path,
+    *,
+    objective: str,
+    cost: str,
+    title: str,
+) -> dict[str, Path]:
+    """results.csv, results.md, pareto.json, pareto.png and pareto.html in ``folder``."""
+    from rediprune.sweep.plots import write_html, write_png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": write_csv(rows, folder / "results.csv", objective, cost)}
+    md = [f"# Sweep {title}\n", f"{len(rows)} trials; ★ = on the {objective}-vs-{cost} Pareto front.\n",
+          markdown_table(rows, front, objective, cost)]
+    _atomic_text(folder / "results.md", "\n".join(md))
+    paths["md"] = folder / "results.md"
+    _atomic_text(folder / "pareto.json", json.dumps(list(front), indent=2, default=str))
+    paths["pareto"] = folder / "pareto.json"
+    if any(r.get("status", "ok") == "ok" for r in rows):
+        paths["png"] = write_png(rows, front, folder / "pareto.png", objective=objective, cost=cost, title=title)
+        paths["html"] = write_html(rows, front, folder / "pareto.html", objective=objective, cost=cost, title=title)
+    return paths
+
+
+def _params(row: dict[str, Any]) -> str:
+    keys = ("ratio", "alpha", "tau", "M", "beta", "query")
+    return " ".join(f"{k}={row.get(k)}" for k in keys if k in row)
+
+
+def summary_text(s: dict[str, Any]) -> str:
+    """The end-of-sweep summary printed to the console (``s`` as built by the driver)."""
+    lines = [
+        f"sweep {s['name']}: {s['trials']} trials — {s['ran']} ran, {s['skipped']} skipped (already done), "
+        f"{s['failed']} failed — {s['wall_seconds']:.1f} s",
+        f"model loads: {s['model_loads']} on {s['workers']} workers · feature cache: {s['cache_hits']} hits, "
+        f"{s['cache_misses']} misses ({s['cache_disk_hits']} read from {s['cache_dir']})",
+    ]
+    best = s.get("best")
+    if best:
+        lines.append(f"best {s['objective']}={_fmt(best.get(s['objective']))} at {_params(best)} "
+                     f"({s['cost']}={_fmt(best.get(s['cost']))}, trial {best.get('trial')})")
+    front = s.get("front") or []
+    if front:
+        lines.append(f"Pareto front ({len(front)} of {s['ok_rows']}), {s['cost']} ascending:")
+        for row in front:
+            lines.append(f"  {s['objective']}={_fmt(row.get(s['objective']))} {s['cost']}={_fmt(row.get(s['cost']))}"
+                         f"  {_params(row)}  [trial {row.get('trial')}]")
+    for row in s.get("failures", []):
+        lines.append(f"FAILED trial {row.get('trial')}: {row.get('error')} — {row.get('job_dir')}/traceback.txt")
+    if s.get("wandb"):
+        lines.append(f"W&B: {s['wandb']}")
+    lines.append(f"results: {s['folder']}/results.md (csv, jsonl, pareto.png, pareto.html)")
+    return "\n".join(lines)
+
+
+__all__ = ["columns", "markdown_table", "summary_text", "write_csv", "write_reports"]

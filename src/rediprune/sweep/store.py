@@ -1,0 +1,154 @@
+"""The sweep's result store: ``results.jsonl`` in the sweep folder, one complete line per finished trial.
+
+Usage::
+
+    store = ResultStore(Path("outputs/sweeps/grid-3f9a1c2e"))
+    if not store.finished(cfg_hash):
+        store.append({"hash": cfg_hash, "status": "ok", "primary_metric": 0.5, ...})
+    rows = store.latest()          # one row per hash, the last line written wins
+
+Only the driver writes, holding ``lock()`` for the whole sweep so a second driver on the same folder
+stops at once. Appending writes the old lines plus the new one to a temporary file in the same folder,
+``fsync``s it and renames it over ``results.jsonl`` (then ``fsync``s the folder): the file is always
+either the old or the new version, never a partial line, whatever kills the driver. (A plain
+``O_APPEND`` write is not enough: Linux ends a write early, at a page boundary, when SIGKILL arrives
+mid-copy — measured with 20 kB rows.) The rewrite costs a few milliseconds for thousands of rows. A
+torn tail written by another tool is cut off when the store is opened.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+RESULTS = "results.jsonl"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf become None (strict JSON), tuples lists, unknown objects strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
+
+
+def encode_line(row: dict[str, Any]) -> bytes:
+    """One JSON object on one line, newline-terminated (no newline can occur inside: JSON escapes it)."""
+    return (json.dumps(_clean(row), sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+class ResultStore:
+    """Append-only JSON-lines store of trial results, keyed by config hash."""
+
+    def __init__(self, sweep_dir: Path) -> None:
+        self.path = Path(sweep_dir) / RESULTS
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair()
+        self._data = self.path.read_bytes() if self.path.exists() else b""
+        self._rows: dict[str, dict[str, Any]] = {row["hash"]: row for row in self._read()}
+        self._lock_fd: int | None = None
+
+    def lock(self) -> None:
+        """Take the sweep folder's exclusive lock (released when this process exits, even by SIGKILL)."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.path.parent / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(f"another sweep is running in {self.path.parent} (lock {self.path.parent / '.lock'})")
+        self._lock_fd = fd
+        for stale in self.path.parent.glob(".results-*.tmp"):  # left by a writer killed mid-append
+            stale.unlink(missing_ok=True)
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _repair(self) -> None:
+        """Cut a torn last line (no trailing newline) so the next append starts on a fresh line."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb+") as fh:
+            data = fh.read()
+            if data and not data.endswith(b"\n"):
+                fh.truncate(data.rfind(b"\n") + 1)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def _read(self) -> Iterator[dict[str, Any]]:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    break  # torn tail (only possible if another process is writing right now)
+                try:
+                    row = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict) and "hash" in row:
+                    yield row
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Add ``row`` (must hold "hash") as one line: write old + new to a temp file, fsync, rename."""
+        if "hash" not in row:
+            raise ValueError("a result row needs its config 'hash'")
+        line = encode_line(row)
+        data = self._data + line
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".results-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself survives a power cut
+        finally:
+            os.close(dir_fd)
+        self._data = data
+        self._rows[row["hash"]] = json.loads(line)
+
+    def get(self, cfg_hash: str) -> dict[str, Any] | None:
+        return self._rows.get(cfg_hash)
+
+    def finished(self, cfg_hash: str) -> bool:
+        """True when the latest row for ``cfg_hash`` is a success (failed trials run again)."""
+        row = self._rows.get(cfg_hash)
+        return row is not None and row.get("status") == "ok"
+
+    def latest(self) -> list[dict[str, Any]]:
+        """One row per config hash (the last written), in order of first appearance."""
+        return list(self._rows.values())
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """All complete lines of a results.jsonl (every line, not deduplicated), for tests and tools."""
+    rows = []
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if raw.endswith(b"\n"):
+                rows.append(json.loads(raw))
+    return rows
+
+
+__all__ = ["RESULTS", "ResultStore", "encode_line", "read_rows"]

@@ -1,0 +1,136 @@
+"""One trial: the body of ``src/sweep.py``'s task function, run by a resident worker (or in-process).
+
+Usage (Hydra calls it with the job's composed config; its folder is the Hydra job folder)::
+
+    row = run_trial(cfg)      # {"hash": ..., "status": "ok", "primary_metric": ..., "tflops": ...}
+
+Writes into the job folder, next to Hydra's ``.hydra/`` and job log:
+
+- ``config.yaml``     the resolved, checked config of this trial
+- ``attempts.jsonl``  one line per start (pid, host, time): a worker killed mid-trial shows two
+- ``metrics.json``    the evaluation's metrics and the trial's bookkeeping (the row the driver records)
+- ``traceback.txt``   the full traceback, when the trial raised (then it re-raises)
+- ``samples.jsonl``, ``lmms_eval_results.json``   from the evaluation
+
+The model comes from the process's resident state, so only a worker's first trial (per backbone) loads.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rediprune.sweep.naming import config_hash
+from rediprune.sweep.workers import resident
+
+log = logging.getLogger("rediprune.trial")
+
+# Columns every row starts with (names as on the command line and in W&B).
+PARAM_KEYS = ("ratio", "alpha", "tau", "M", "beta", "seed")
+
+
+def _job_dir() -> Path:
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path.cwd()
+
+
+def _job_num() -> int | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        num = OmegaConf.select(HydraConfig.get(), "job.num")
+        return int(num) if num is not None else None
+    return None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str, allow_nan=True))
+    os.replace(tmp, path)
+
+
+def _attempt(job_dir: Path) -> int:
+    """Record this start in attempts.jsonl and return its 1-based number."""
+    line = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}) + "\n"
+    fd = os.open(job_dir / "attempts.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    with open(job_dir / "attempts.jsonl") as fh:
+        return sum(1 for _ in fh)
+
+
+def describe(run: Any) -> dict[str, Any]:
+    """The identifying columns of a trial: swept values and group choices."""
+    row = {key: getattr(run, key) for key in PARAM_KEYS}
+    row.update(
+        backbone=run.backbone.name,
+        dataset=run.dataset.name,
+        pruner=run.pruner.name.value,
+        query=run.query.strategy.value,
+    )
+    return row
+
+
+def run_trial(cfg: DictConfig) -> dict[str, Any]:
+    """Check ``cfg``, evaluate it with the resident model and return the result row (see module doc)."""
+    from rediprune.config import load
+
+    started = time.perf_counter()
+    job_dir = _job_dir()
+    job_dir.mkdir(parents=True, exist_ok=True)
+    attempt = _attempt(job_dir)
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    cfg_hash = config_hash(container)
+    try:
+        run = load(cfg)
+        (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(run)))
+        log.info("trial %s (attempt %d, pid %d): %s", _job_num(), attempt, os.getpid(), describe(run))
+        state = resident()
+        loads_before, cache_before = state.loads, state.cache_counts()
+        adapter = state.adapter_for(run)
+        loaded = state.loads - loads_before
+        if loaded:
+            cache_before = state.cache_counts()  # a new adapter counts from zero
+        from rediprune.evaluation import run_evaluation
+
+        metrics = run_evaluation(run, adapter=adapter, output_dir=job_dir, log=log.info)
+        cache_after = state.cache_counts()
+    except BaseException:
+        (job_dir / "traceback.txt").write_text(traceback.format_exc())
+        log.exception("trial failed")
+        raise
+    row: dict[str, Any] = {"trial": _job_num(), "hash": cfg_hash, "status": "ok"}
+    row.update(describe(run))
+    row.update(metrics)
+    row.update(
+        model_loads=loaded,
+        cache_hits=cache_after["hits"] - cache_before["hits"],
+        cache_misses=cache_after["misses"] - cache_before["misses"],
+        cache_disk_hits=cache_after["disk_hits"] - cache_before["disk_hits"],
+        attempt=attempt,
+        worker_pid=os.getpid(),
+        worker_host=socket.gethostname(),
+        trial_seconds=time.perf_counter() - started,
+        job_dir=str(job_dir),
+    )
+    _write_json(job_dir / "metrics.json", row)
+    log.info("trial done in %.1f s: %s=%s tflops=%s", row["trial_seconds"], "primary_metric",
+             row.get("primary_metric"), row.get("tflops"))
+    return row
+
+
+__all__ = ["PARAM_KEYS", "describe", "run_trial"]

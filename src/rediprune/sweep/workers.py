@@ -1,0 +1,147 @@
+"""Resident workers: a process keeps its loaded model and feature cache from one trial to the next.
+
+Usage::
+
+    adapter = resident().adapter_for(run)        # loads on first use (or when the backbone changes)
+    resident().loads                             # model loads in this process
+
+    Worker = ray.remote(TrialWorker)             # dispatch.py adds resources and restart policy
+    actor = Worker.remote(task_function, callbacks)
+    outcome = ray.get(actor.run.remote(job_config))   # {"status": "ok", "row": {...}} or a failure
+
+A Ray *actor* is a long-lived process, so a model loaded by one trial serves the next; the published
+Hydra Ray launcher runs each job as a *task*, and Ray gives GPU tasks a fresh process each time (a 7B
+reload per trial). Each actor runs Hydra's own ``run_job`` on the job config the driver composed, so a
+trial's folder looks exactly like one from Hydra's basic launcher (``.hydra/``, the job log) plus the
+files the trial writes. If the actor process dies mid-trial (killed, out of memory), Ray restarts it and
+re-sends the trial (``max_task_retries``); the new process loads the model again.
+"""
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+import socket
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rediprune.sweep.cache import TensorCache, namespace
+
+
+def adapter_key(backbone: Any) -> str:
+    """What a loaded model depends on: the whole backbone config (12 hex)."""
+    data = asdict(backbone) if not isinstance(backbone, dict) else backbone
+    text = json.dumps(data, sort_keys=True, default=lambda v: getattr(v, "value", str(v)))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class Resident:
+    """One process's loaded adapter (one backbone at a time) and its feature cache."""
+
+    def __init__(self) -> None:
+        self.adapter: Any = None
+        self.key: str | None = None
+        self.loads = 0
+        self.cache: TensorCache | None = None
+
+    def adapter_for(self, run: Any) -> Any:
+        """The loaded adapter for ``run.backbone``; a different backbone replaces the resident one."""
+        key = adapter_key(run.backbone)
+        if self.adapter is not None and self.key == key:
+            return self.adapter
+        self.release()  # free the old model first: two 7B models rarely fit on one GPU
+        from rediprune.evaluation import load_model
+
+        adapter = load_model(run)
+        self.loads += 1
+        if hasattr(adapter, "feature_cache"):
+            folder = Path(run.cache_dir).expanduser() / "features" / namespace(backbone=asdict(run.backbone))
+            self.cache = TensorCache(folder)
+            adapter.feature_cache = self.cache
+        self.adapter, self.key = adapter, key
+        return adapter
+
+    def release(self) -> None:
+        self.adapter = self.key = self.cache = None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # pragma: no cover - torch missing or CUDA in a bad state
+            pass
+
+    def cache_counts(self) -> dict[str, int]:
+        """Cumulative cache counters of the resident adapter (adapter's own hits/misses + disk reads)."""
+        counts = {"hits": 0, "misses": 0, "disk_hits": 0}
+        stats = getattr(self.adapter, "cache_stats", None)
+        if isinstance(stats, dict):
+            counts["hits"] = int(stats.get("hits", 0))
+            counts["misses"] = int(stats.get("misses", 0))
+        if self.cache is not None:
+            counts["disk_hits"] = self.cache.disk_hits
+        return counts
+
+
+_RESIDENT = Resident()
+
+
+def resident() -> Resident:
+    """This process's resident state (the driver's in a single run, the actor's in a sweep)."""
+    return _RESIDENT
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of an exception and of its innermost cause (a RetryError says little alone)."""
+    text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    root = exc
+    while root.__cause__ is not None or (root.__context__ is not None and not root.__suppress_context__):
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    if root is not exc:
+        first = str(root).splitlines()[0] if str(root) else ""
+        text += f" (caused by {type(root).__name__}: {first})".replace(": )", ")")
+    return text[:1000]
+
+
+class TrialWorker:
+    """A Ray actor body: runs trials one at a time with Hydra's ``run_job`` in a long-lived process."""
+
+    def __init__(self, task_function: Any, callbacks: Any = None) -> None:
+        from hydra.core.utils import setup_globals
+        from hydra.types import HydraContext
+
+        setup_globals()  # registers Hydra's resolvers (${now:...}, ${hydra:...}) in this process
+        self.task_function = task_function
+        self.hydra_context = HydraContext(config_loader=None, callbacks=callbacks)  # type: ignore[arg-type]
+        self.pid = os.getpid()
+
+    def identity(self) -> dict[str, Any]:
+        return {"pid": self.pid, "host": socket.gethostname(), "model_loads": resident().loads}
+
+    def run(self, job_config: Any) -> dict[str, Any]:
+        """Run one job; never raises for a failing trial (the outcome says so), so Ray only retries deaths."""
+        from hydra.core.utils import JobStatus, run_job
+
+        ret = run_job(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,
+            config=job_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        if ret.status == JobStatus.COMPLETED:
+            return {"status": "ok", "row": ret.return_value, "pid": self.pid}
+        exc = ret._return_value
+        return {
+            "status": "failed",
+            "error": describe_error(exc),
+            "traceback": "".join(traceback.format_exception(exc)),
+            "pid": self.pid,
+        }
+
+
+__all__ = ["Resident", "TrialWorker", "adapter_key", "describe_error", "resident"]

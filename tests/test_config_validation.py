@@ -1,0 +1,87 @@
+"""Bad sweep configs stop ``python src/sweep.py -m …`` with one message naming the value and what is allowed,
+before Ray starts, a trial is dispatched or a model loads.
+
+Each case is a real command line; they run two at a time (about 1-2 s each). Hydra's own composition
+errors (unknown key, unknown group option, wrong type, bad enum) exit with status 1; the range and
+search-space checks of the structured configs exit with status 2 (as ``src/evaluate.py``).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# (command-line arguments, substrings the error must contain)
+CASES = [
+    (["ratio=2"], ["ratio=2.0 is not allowed", "(0, 1]"]),
+    (["ratio=0"], ["ratio=0.0 is not allowed", "(0, 1]"]),
+    (["alpha=-1"], ["alpha=-1.0 is not allowed", "≥ 0"]),
+    (["tau=3"], ["tau=3.0 is not allowed", "[-1, 1]"]),
+    (["M=0"], ["M=0 is not allowed", "integer ≥ 1"]),
+    (["beta=0.5"], ["beta=0.5 is not allowed", "≥ 1"]),
+    (["ratio=abc"], ["ratio=abc", "could not be converted to Float"]),
+    (["foo=1"], ["Could not override 'foo'", "not in 'RunConfig'"]),
+    (["query=foo"], ["Could not find 'query/foo'", "Available options in 'query'", "exponential"]),
+    (["pruner=bar"], ["Could not find 'pruner/bar'", "divprune"]),
+    (["launch=nowhere"], ["Could not find 'launch/nowhere'", "local"]),
+    (["search.sampler=cmaes"], ["Invalid value 'cmaes'", "nsga2, tpe"]),
+    (["wandb.mode=sometimes"], ["Invalid value 'sometimes'", "auto, online, offline, disabled"]),
+    (["launch.num_workers=0"], ["launch.num_workers=0 is not allowed", "integer ≥ 1"]),
+    (["launch.cpus_per_worker=0"], ["launch.cpus_per_worker=0.0 is not allowed", "> 0"]),
+    (["launch.max_retries=-1"], ["launch.max_retries=-1 is not allowed", "≥ 0"]),
+    (["backbone.device=tpu"], ["backbone.device='tpu' is not allowed", "'cpu', 'cuda'"]),
+    (["ratio=0.1,2"], ["trial 1 (ratio=2", "ratio=2.0 is not allowed", "(0, 1]"]),  # one bad grid value
+    (["search=pareto", "search.n_trials=0"], ["search.n_trials=0 is not allowed", "≥ 1"]),
+    (["search=pareto", "search.space.ratio.low=0.0"], ["search.space.ratio.low=0.0 is not allowed", "(0, 1]"]),
+    (["search=pareto", "search.space.query.choices=[fast]"], ["search.space.query.choices='fast'", "exponential"]),
+    (["search=gamma_space", "hydra.searchpath=[file://{conf}]"],  # a user's search YAML with an unknown name
+     ["search.space='gamma' is not allowed", "ratio, alpha, tau, M, beta, query"]),
+    (["search=pareto", "pruner.seed=1,2"], ["pruner.seed=1,2", "searches only ratio, alpha"]),
+    (["search=pareto", "search.storage=optuna.db"], ["search.storage='optuna.db' is not allowed", "sqlite:///"]),
+    (["wandb=online"], ["wandb.mode='online' is not allowed without an API key", "wandb login"]),
+]
+
+
+def _run(case: tuple[int, list[str]], root: Path) -> subprocess.CompletedProcess:
+    index, args = case
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env["HOME"] = str(root / "home")  # no ~/.netrc: wandb=online must find no key
+    args = [a.replace("{conf}", str(root / "conf")) for a in args]
+    cmd = [sys.executable, "src/sweep.py", "-m", *args, f"hydra.sweep.dir={root / str(index)}"]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    (root / "home").mkdir()
+    (root / "conf" / "search").mkdir(parents=True)
+    (root / "conf" / "search" / "gamma_space.yaml").write_text(
+        "defaults:\n  - pareto\n  - _self_\nspace:\n  gamma: {low: 0.0, high: 1.0}\n"
+    )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda c: _run(c, root), enumerate(args for args, _ in CASES)))
+    return root, results
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[" ".join(a) for a, _ in CASES])
+def test_bad_value_stops_before_anything_runs(outcomes, index):
+    root, results = outcomes
+    args, expected = CASES[index]
+    proc = results[index]
+    assert proc.returncode in (1, 2), proc.stdout + proc.stderr
+    for text in expected:
+        assert text in proc.stderr, f"{text!r} missing from:\n{proc.stderr}"
+    folder = root / str(index)
+    assert not (folder / "results.jsonl").exists() and not (folder / "0").exists()  # nothing dispatched
+    assert "Ray" not in proc.stderr and "loaded" not in proc.stdout  # no Ray started, no model loaded
+
+
+def test_at_least_fifteen_bad_inputs():
+    assert len(CASES) >= 15
