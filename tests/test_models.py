@@ -255,6 +255,26 @@ def test_feature_cache_reuses_encoder_features_across_trials(adapter):
     assert len(adapter.feature_cache) == n and all(k.startswith(f"tiny/{family}|") for k in adapter.feature_cache)
 
 
+def test_feature_cache_keys_do_not_depend_on_the_model_dtype():
+    """encode() and generate() share cache entries in half precision too (keys hash the processor's pixels)."""
+    adapter = load_adapter(BackboneConfig(family="llava", dtype="bfloat16"))
+    batch = adapter.prepare([Q1], [[frame(3)]])
+    adapter.feature_cache = {}
+    adapter.encode(batch.pixel_values)
+    adapter.configure(settings(ratio=0.25))
+    adapter.generate(batch, max_new_tokens=2)
+    assert adapter.cache_stats == {"hits": 1, "misses": 1}
+
+
+def test_placeholder_strings_in_a_question_are_removed_everywhere(adapters):
+    """The prompt, the query and CDPruner's CLIP text all see the question without ``<image>``."""
+    adapter = adapters["llava"]
+    plain = adapter.prepare([Q1], [[frame(0)]])
+    marked = adapter.prepare([f"<image>\n{Q1} "], [[frame(0)]])
+    assert marked.questions == plain.questions == [Q1]
+    assert torch.equal(marked.input_ids, plain.input_ids)
+
+
 # ----------------------------------------------------------------------------- post-projection baselines
 def test_divprune_runs_after_projection_over_the_whole_input(adapter):
     family = adapter.family

@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -37,7 +37,6 @@ from PIL import Image
 
 MODEL_ID = "rediprune"
 ERROR_ANSWER = "[generation error]"
-_PLACEHOLDERS = ("<image>", "<video>")
 
 
 class GenerationError(RuntimeError):
@@ -46,17 +45,21 @@ class GenerationError(RuntimeError):
 
 @dataclass
 class SampleRecord:
-    """What one generation cost: the adapter's SampleStats plus where it came from."""
+    """What one generation cost: the fields of the adapter's SampleStats plus where it came from.
+
+    A failed sample (``error`` set) keeps the zero defaults and is left out of the token metrics.
+    """
 
     task: str
     doc_id: int
     frames: int = 0
-    tokens_per_frame_before: Any = None  # int, or a list per frame for whole-input pruners
-    tokens_per_frame_after: Any = None
+    tokens_per_frame_before: int | None = None  # L
+    tokens_per_frame_after: float | None = None  # mean kept per frame
     visual_tokens_before: int = 0
     visual_tokens_after: int = 0
     text_tokens: int = 0
     selection_seconds: float = 0.0
+    query_seconds: float = 0.0
     error: str | None = None
 
 
@@ -164,13 +167,6 @@ def to_frames(visual: Any, modality: str, num_frames: int) -> list[Image.Image]:
     raise ValueError(f"visuals of types {kinds} are not allowed for dataset.modality={modality!r}")
 
 
-def clean_context(context: str) -> str:
-    """The task's prompt without visual placeholders (the adapter places its own)."""
-    for token in _PLACEHOLDERS:
-        context = context.replace(token, "")
-    return context.strip()
-
-
 def cut_at(text: str, until: list[str]) -> str:
     """``text`` up to the first stop string of ``until``, stripped."""
     for stop in until:
@@ -269,7 +265,7 @@ class RediPruneLMM(lmms):
         for context, to_visual, doc_id, task, split in zip(contexts, doc_to_visuals, doc_ids, tasks, splits):
             doc = self.task_dict[task][split][doc_id]
             visuals.append(to_frames(to_visual(doc), s.modality, s.num_frames))
-            questions.append(clean_context(context))
+            questions.append(context)  # the adapter removes visual placeholders and places its own
         until = gen_kwargs.get("until") or []
         until = [until] if isinstance(until, str) else list(until)
         max_new = int(gen_kwargs.get("max_new_tokens", 128))
@@ -283,19 +279,7 @@ class RediPruneLMM(lmms):
         if len(texts) != len(chunk) or len(result.stats) != len(chunk):
             raise RuntimeError(f"adapter returned {len(texts)} texts / {len(result.stats)} stats for {len(chunk)} prompts")
         for stats, doc_id, task in zip(result.stats, doc_ids, tasks):
-            s.records.append(
-                SampleRecord(
-                    task=task,
-                    doc_id=doc_id,
-                    frames=int(stats.frames),
-                    tokens_per_frame_before=stats.tokens_per_frame_before,
-                    tokens_per_frame_after=stats.tokens_per_frame_after,
-                    visual_tokens_before=int(stats.visual_tokens_before),
-                    visual_tokens_after=int(stats.visual_tokens_after),
-                    text_tokens=int(stats.text_tokens),
-                    selection_seconds=float(stats.selection_seconds),
-                )
-            )
+            s.records.append(SampleRecord(task=task, doc_id=doc_id, **asdict(stats)))
         for q, v in zip(questions, visuals):
             if len(s.captured) < s.capture:
                 s.captured.append((q, v))

@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 from rediprune.config import RunConfig
 
+
 class ConfigError(ValueError):
     """A config value that only the task index or the loaded model can check (a wrong task name, dims)."""
 
@@ -92,26 +93,14 @@ def task_manager(run: RunConfig) -> Any:
 
 
 def pruning_settings(run: RunConfig) -> Any:
-    """This run's pruner, hyperparameters and query strategy as the adapters take them."""
-    from rediprune.models import PruningSettings
-    from rediprune.pruning import PruneParams
+    """This run's pruner, hyperparameters and query strategy as the adapters take them.
 
-    params = PruneParams(
-        ratio=run.ratio,
-        alpha=run.alpha,
-        tau=run.tau,
-        M=run.M,
-        beta=run.beta,
-        prefilter=run.pruner.prefilter.value,
-        seed=run.pruner.seed,
-    )
-    return PruningSettings(
-        pruner=run.pruner.name.value,
-        params=params,
-        query_strategy=run.query.strategy.value,
-        query_max_tokens=run.query.max_tokens,
-        placement=run.pruner.placement.value,
-    )
+    The hyperparameters (ratio, alpha, tau, M, beta) are top-level fields of the RunConfig, so the run
+    itself serves as ``PruningSettings.from_configs``'s hyperparameter object.
+    """
+    from rediprune.models import PruningSettings
+
+    return PruningSettings.from_configs(run.pruner, run, run.query)
 
 
 def load_model(run: RunConfig) -> Any:

@@ -10,7 +10,7 @@ Usage::
 
 Each task's JSONL (``tasks/tiny_*/``) holds only the scene description, question and answer; pictures are
 drawn here at load, deterministically (no randomness, no fonts), so the tasks need no downloads and no
-binary files. Questions and answers use only words the tiny backbones' tokenizer knows
+binary files. Both tasks' ``utils.py`` also take their ``doc_to_text`` and ``process_results`` from here. Questions and answers use only words the tiny backbones' tokenizer knows
 (``rediprune.models.tiny.tiny_vocabulary()``; a test checks it).
 """
 from __future__ import annotations
@@ -83,6 +83,17 @@ def normalize_answer(text: str) -> str:
 def exact_match(prediction: str, target: str) -> float:
     """1.0 when the first word of ``prediction`` is ``target``."""
     return float(normalize_answer(prediction) == target.strip().lower())
+
+
+def doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:
+    """lmms-eval hook of both bundled tasks: pre_prompt + question + post_prompt."""
+    kwargs = lmms_eval_specific_kwargs or {}
+    return f"{kwargs.get('pre_prompt', '')}{doc['question']}{kwargs.get('post_prompt', '')}"
+
+
+def process_results(doc: dict, results: list[str]) -> dict[str, float]:
+    """lmms-eval hook of both bundled tasks: exact match of the first answer word."""
+    return {"exact_match": exact_match(results[0], doc["answer"])}
 
 
 def task_words(docs: list[dict]) -> set[str]:

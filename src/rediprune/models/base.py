@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Sequence
 
 import torch
 from torch import nn
+from transformers import AutoImageProcessor, AutoTokenizer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from rediprune.models.clip import ClipScorer
@@ -50,6 +51,7 @@ class BackboneAdapter:
 
     family: ClassVar[str]
     model_class: ClassVar[type]
+    default_clip: ClassVar[str]  # CLIP for CDPruner relevance when backbone.clip_checkpoint is None
     prompt_template: ClassVar[str] = _PROMPT
 
     def __init__(
@@ -84,6 +86,11 @@ class BackboneAdapter:
         self.configure(PruningSettings(pruner="none"))
 
     # ----------------------------------------------------------------- family hooks (override)
+    @staticmethod
+    def load_processor(path: str) -> FrameProcessor:
+        """Tokenizer and image processor of a checkpoint (PIL backend where torchvision is missing)."""
+        return FrameProcessor(AutoTokenizer.from_pretrained(path), AutoImageProcessor.from_pretrained(path))
+
     def tower_name(self, modality: str) -> str:
         """Attribute of ``model.model`` holding the vision tower used for ``modality``."""
         return "vision_tower"
@@ -189,7 +196,8 @@ class BackboneAdapter:
 
         ``visuals[b]`` is the list of PIL frames of sample b (an image is one frame; none = text only).
         ``modality`` "image" or "video"; None picks "video" when a sample has more than one frame. Placeholder
-        strings inside a question are removed: the adapter places the visual input itself.
+        strings inside a question are removed (the adapter places the visual input itself); ``batch.questions``
+        holds the questions so cleaned, which is also the text CDPruner's CLIP relevance reads.
         """
         if isinstance(questions, str) or len(questions) == 0 or len(questions) != len(visuals):
             raise ValueError(
@@ -208,7 +216,7 @@ class BackboneAdapter:
         length = self.tokens_per_frame(modality, int(size[0]), int(size[1]))
         pid = self.placeholder_id(modality)
         token = self.tokenizer.convert_ids_to_tokens(pid)
-        prompts, rows = [], []
+        cleaned, prompts, rows = [], [], []
         for question, count in zip(questions, frames):
             for placeholder in (self.processor.image_token, self.processor.video_token):
                 question = question.replace(placeholder, "")
@@ -219,11 +227,12 @@ class BackboneAdapter:
             if ids.count(pid) != slots:
                 raise ValueError(f"prompt {prompt!r} tokenizes to {ids.count(pid)} placeholder(s), expected {slots}")
             run = count * length // slots if slots else 0
+            cleaned.append(question)
             prompts.append(prompt)
             rows.append(torch.tensor(expand_placeholders(ids, pid, run), dtype=torch.long))
         input_ids, attention_mask = left_pad(rows, self.processor.pad_token_id, self.device)
         return PreparedBatch(
-            questions=list(questions),
+            questions=cleaned,
             prompts=prompts,
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -291,15 +300,15 @@ class BackboneAdapter:
     @torch.inference_mode()
     def _llm_inputs(self, batch: PreparedBatch) -> tuple[dict[str, Any], list[SampleStats]]:
         """Pruned model inputs (input_ids, attention_mask, mm_encoder_outputs) and per-sample stats."""
-        pixels = self._pixels(batch)
         length = batch.tokens_per_frame
-        if pixels is None:
+        if batch.pixel_values is None:
             stats = [self._stats(batch, b, 0, 0.0, 0.0) for b in range(len(batch))]
             return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}, stats
         pruner = self._pruner
         need_clip = Need.CLIP_RELEVANCE in pruner.requires
         layers = tuple(dict.fromkeys(self.feature_layers + ((-1,) if need_clip else ())))
-        states = self._tower_states(pixels, batch.modality, layers)  # one tower pass serves both
+        # one tower pass serves both; the processor's float32 pixels, so cache keys are the same as encode()'s
+        states = self._tower_states(batch.pixel_values, batch.modality, layers)
         features = self._features(states, batch.modality)
         if features.shape[1] != length:
             raise RuntimeError(f"encoder gave {features.shape[1]} tokens per frame, prompts hold {length}")

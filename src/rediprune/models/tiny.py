@@ -131,20 +131,27 @@ def _vision_config(image_size: int = 32) -> CLIPVisionConfig:
     )
 
 
-def _text_config() -> LlamaConfig:
+def _token_ids() -> dict[str, int]:
+    """vocab_size and the pad/bos/eos ids of the tiny tokenizer, as text configs take them."""
     vocab = tiny_vocabulary()
+    return {
+        "vocab_size": len(vocab),
+        "pad_token_id": vocab.index("<pad>"),
+        "bos_token_id": vocab.index("<s>"),
+        "eos_token_id": vocab.index("</s>"),
+    }
+
+
+def _text_config() -> LlamaConfig:
     return LlamaConfig(
-        vocab_size=len(vocab),
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=4,
         max_position_embeddings=1024,
-        pad_token_id=vocab.index("<pad>"),
-        bos_token_id=vocab.index("<s>"),
-        eos_token_id=vocab.index("</s>"),
         tie_word_embeddings=False,
+        **_token_ids(),
     )
 
 
@@ -157,6 +164,13 @@ def _image_processor(image_size: int) -> CLIPImageProcessorPil:
 _FAMILY_SPECS = {"llava": (32, 1001), "llava_next_video": (64, 1002), "video_llava": (32, 1003)}
 
 
+def _family_spec(family: str) -> tuple[int, int]:
+    """(image size, seed) of a family's tiny backbone; an unknown family is a ValueError."""
+    if family not in _FAMILY_SPECS:
+        raise ValueError(f"family={family!r} is not allowed; expected one of {', '.join(_FAMILY_SPECS)}")
+    return _FAMILY_SPECS[family]
+
+
 def _seeded(seed: int, build):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -165,9 +179,7 @@ def _seeded(seed: int, build):
 
 def build_tiny(family: str, attn_implementation: str = "sdpa") -> tuple[PreTrainedModel, FrameProcessor]:
     """Model (eval mode, float32, CPU) and frame processor of the tiny backbone of ``family``."""
-    if family not in _FAMILY_SPECS:
-        raise ValueError(f"family={family!r} is not allowed; expected one of {', '.join(_FAMILY_SPECS)}")
-    image_size, seed = _FAMILY_SPECS[family]
+    image_size, seed = _family_spec(family)
     tokenizer = build_tiny_tokenizer()
     ids = {"image_token_id": tokenizer.convert_tokens_to_ids("<image>")}
     if family != "llava":
@@ -196,21 +208,15 @@ def build_tiny(family: str, attn_implementation: str = "sdpa") -> tuple[PreTrain
 def build_tiny_clip(family: str) -> tuple[CLIPModel, PreTrainedTokenizerFast]:
     """Tiny CLIPModel for CDPruner relevance: the family's tiny vision config, a text tower over the tiny
     vocabulary (77 positions, as CLIP's), seeded weights; and its tokenizer (``<s> … </s>``)."""
-    if family not in _FAMILY_SPECS:
-        raise ValueError(f"family={family!r} is not allowed; expected one of {', '.join(_FAMILY_SPECS)}")
-    image_size, seed = _FAMILY_SPECS[family]
-    vocab = tiny_vocabulary()
+    image_size, seed = _family_spec(family)
     text = CLIPTextConfig(
-        vocab_size=len(vocab),
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=4,
         max_position_embeddings=77,
         projection_dim=16,
-        pad_token_id=vocab.index("<pad>"),
-        bos_token_id=vocab.index("<s>"),
-        eos_token_id=vocab.index("</s>"),
+        **_token_ids(),
     )
     vision = _vision_config(image_size).to_dict()
     config = CLIPConfig(text_config=text.to_dict(), vision_config=vision, projection_dim=16)

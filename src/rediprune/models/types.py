@@ -58,7 +58,10 @@ class PruningSettings:
     def from_configs(
         cls, pruner: "PrunerConfig", hyper: "Hyperparameters", query: "QueryConfig"
     ) -> "PruningSettings":
-        """Settings from the structured configs of ``conf/`` (pruner group, top-level hyperparameters, query)."""
+        """Settings from the structured configs of ``conf/`` (pruner group, top-level hyperparameters, query).
+
+        ``hyper`` is anything with ratio, alpha, tau, M and beta: a Hyperparameters or the RunConfig itself.
+        """
         params = PruneParams(
             ratio=hyper.ratio,
             alpha=hyper.alpha,
@@ -85,6 +88,7 @@ class PreparedBatch:
     adapter shrinks each frame's run to the pruner's k only when it runs the model. ``pixel_values``
     (N, 3, H, W) holds every frame of the batch in sample order; ``frames[b]`` says how many belong to
     sample b. ``modality`` is "image" or "video" (Video-LLaVA routes them through different towers).
+    ``questions`` are as placed in the prompts: visual placeholder strings removed, whitespace stripped.
     """
 
     questions: list[str]

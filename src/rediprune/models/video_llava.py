@@ -7,11 +7,10 @@ projector, which is the insertion point. A video is one ``<video>`` placeholder 
 from __future__ import annotations
 
 import torch
-from transformers import AutoImageProcessor, AutoTokenizer, VideoLlavaForConditionalGeneration
+from transformers import VideoLlavaForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from rediprune.models.base import BackboneAdapter
-from rediprune.models.processing import FrameProcessor
 from rediprune.models.types import PreparedBatch
 
 
@@ -21,10 +20,6 @@ class VideoLlavaAdapter(BackboneAdapter):
     # LanguageBind's towers are tuned from CLIP ViT-L/14 (224 px); this CLIP's projection is the nearest
     # public one. Set backbone.clip_checkpoint to override.
     default_clip = "openai/clip-vit-large-patch14"
-
-    @staticmethod
-    def load_processor(path: str) -> FrameProcessor:
-        return FrameProcessor(AutoTokenizer.from_pretrained(path), AutoImageProcessor.from_pretrained(path))
 
     def tower_name(self, modality: str) -> str:
         return "video_tower" if modality == "video" else "image_tower"
