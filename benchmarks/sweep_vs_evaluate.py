@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from rediprune.sweep.store import read_rows
+
 REPO = Path(__file__).resolve().parents[1]
 RATIOS = ("0.05", "0.1", "0.15")
 ALPHAS = ("0", "0.5", "1")
@@ -53,7 +55,7 @@ def main() -> None:
                    f"launch.num_workers={args.workers}", f"hydra.sweep.dir={sweep_dir}", f"cache_dir={out / 'cache'}",
                    *common])
     summary = json.loads((sweep_dir / "summary.json").read_text())
-    sweep_rows = {(r["ratio"], r["alpha"]): r for r in map(json.loads, (sweep_dir / "results.jsonl").open())}
+    sweep_rows = {(r["ratio"], r["alpha"]): r for r in read_rows(sweep_dir / "results.jsonl")}
 
     t_separate = 0.0
     separate_rows = {}

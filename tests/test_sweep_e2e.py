@@ -96,6 +96,16 @@ def _rows(sweep_dir: Path) -> list[dict]:
     return read_rows(sweep_dir / "results.jsonl")
 
 
+def _kill_driver_after_two_results(cmd: list[str], env: dict[str, str], results: Path) -> None:
+    """Start a sweep and SIGKILL its driver once two trials are stored (mid-sweep, no clean-up)."""
+    driver = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and (not results.exists() or len(results.read_bytes().splitlines()) < 2):
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+
+
 # ---------------------------------------------------------------------------------------------- grid
 def test_main_grid_command_nine_trials(paths):
     """The README's main job on a local Ray: 9 trials, 2 resident workers, reports, W&B offline, resume."""
@@ -192,13 +202,8 @@ def test_driver_killed_then_same_command_resumes_without_repeating(paths, head):
     sweep_dir = paths["root"] / "driver_kill"
     cmd = _cmd(paths, sweep_dir, "ratio=0.05,0.1,0.15", "alpha=0,1", "wandb=disabled", *QUICK, *_on_head(head))
     env = _env(RAY_AUTH_MODE="token")
-    driver = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = sweep_dir / "results.jsonl"
-    deadline = time.time() + 180
-    while time.time() < deadline and (not results.exists() or len(results.read_bytes().splitlines()) < 2):
-        time.sleep(0.05)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    _kill_driver_after_two_results(cmd, env, results)
     before = results.read_bytes()
     assert before.endswith(b"\n")
     done = [json.loads(line) for line in before.splitlines()]
@@ -225,14 +230,8 @@ def test_pareto_search_resumes_numbering_and_serves_the_dashboard(paths, head):
     sweep_dir = paths["root"] / "pareto"
     base = ["search=pareto", "search.population_size=2", "wandb=disabled", *QUICK, *_on_head(head)]
     env = _env(RAY_AUTH_MODE="token")
-    driver = subprocess.Popen(_cmd(paths, sweep_dir, *base, "search.n_trials=4"), cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    results = sweep_dir / "results.jsonl"
-    deadline = time.time() + 180
-    while time.time() < deadline and (not results.exists() or len(results.read_bytes().splitlines()) < 2):
-        time.sleep(0.05)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    _kill_driver_after_two_results(_cmd(paths, sweep_dir, *base, "search.n_trials=4"), env,
+                                   sweep_dir / "results.jsonl")
     assert "RUNNING" in {state for _, state in _study(sweep_dir)}  # trials the killed driver left behind
     first = _run(_cmd(paths, sweep_dir, *base, "search.n_trials=4"), env=env)
     assert first.returncode == 0, first.stdout + first.stderr[-3000:]

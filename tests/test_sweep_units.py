@@ -132,6 +132,20 @@ def test_wandb_id_is_short_safe_and_stable():
     assert len(rid) <= 64 and all(c.isalnum() or c in "-_" for c in rid) and rid == rid.lower()
 
 
+def test_storage_password_stays_out_of_rows_messages_and_wandb_config():
+    from omegaconf import OmegaConf
+
+    from rediprune.sweep.driver import public_config, shown_overrides
+
+    url = "postgresql://me:s3cret@db.example:5432/optuna"
+    shown = shown_overrides(["search=pareto", f"search.storage={url}", "hydra.sweep.dir=/x", "ratio=0.1"])
+    assert shown == "search=pareto search.storage=postgresql://me:***@db.example:5432/optuna ratio=0.1"
+    cfg = OmegaConf.create({"ratio": 0.1, "search": {"storage": url}, "hydra": {"job": {"num": 0}}})
+    public = public_config(cfg)
+    assert "hydra" not in public and public["ratio"] == 0.1 and "s3cret" not in json.dumps(public)
+    assert OmegaConf.select(cfg, "search.storage") == url  # the trial's own config keeps the real URL
+
+
 # ---------------------------------------------------------------------------------------------- cache
 def test_tensor_cache_memory_then_disk(tmp_path):
     folder = tmp_path / namespace(checkpoint="tiny", dtype="float32")

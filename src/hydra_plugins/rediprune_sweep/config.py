@@ -16,7 +16,7 @@ class RayPoolLauncherConf:
 @dataclass
 class GridSweeperConf:
     _target_: str = "hydra_plugins.rediprune_sweep.grid_sweeper.GridSweeper"
-    max_batch_size: Optional[int] = None  # None: one batch, so a free worker never waits for a batch
+    max_batch_size: Optional[int] = None  # BasicSweeper's argument; unused: every trial goes to the pool at once
     params: Optional[Dict[str, str]] = None  # extra sweep values, as BasicSweeper's
 
 

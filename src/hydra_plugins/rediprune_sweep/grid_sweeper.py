@@ -4,7 +4,6 @@ Like Hydra's BasicSweeper it expands the cartesian product of the command's valu
 failed trial does not stop the sweep: every trial runs, the reports and summary are written, and the
 exit status is 1 if any trial failed (2 if a config value is invalid, before anything runs).
 """
-from pathlib import Path
 from typing import Any, List
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -13,34 +12,18 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 class GridSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
-        from rediprune.sweep.dispatch import WorkersUnavailable
-        from rediprune.sweep.driver import config_error
+        from hydra_plugins.rediprune_sweep.ray_launcher import pool_driver
 
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
-        driver = getattr(self.launcher, "driver", None)
-        if driver is None:
-            raise ValueError("hydra/sweeper=rediprune_grid needs hydra/launcher=rediprune_ray (conf/launch/*.yaml)")
+        driver = pool_driver(self.launcher, "rediprune_grid")
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
-        batches = self.split_arguments(overrides, self.max_batch_size)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        returns = []
-        try:
+        # One batch: the pool hands each free worker the next trial, so Hydra's batching would only add waits.
+        (grid,) = self.split_arguments(overrides, None)
+        with driver.stopping_on_error():
             # Check every job's config before the first one is dispatched.
-            jobs = []
-            num = 0
-            for batch in batches:
-                for job_overrides in batch:
-                    jobs.append(driver.prepare(list(job_overrides), num))
-                    num += 1
-            driver.start_progress(len(jobs))
-            returns.append(driver.run_jobs(jobs))
-        except WorkersUnavailable as exc:  # nothing could run: say why, exit 2
-            driver.abort()
-            config_error(str(exc))
-        except BaseException:
-            driver.abort()
-            raise
+            jobs = [driver.prepare(list(job_overrides), num) for num, job_overrides in enumerate(grid)]
+            returns = [driver.run_jobs(jobs)]
         code = driver.finish()
         if code:
             raise SystemExit(code)

@@ -26,22 +26,13 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: List[str]) -> Any:
-        from rediprune.sweep.dispatch import WorkersUnavailable
-        from rediprune.sweep.driver import config_error
+        from hydra_plugins.rediprune_sweep.ray_launcher import pool_driver
         from rediprune.sweep.search import optimise
 
-        driver = getattr(self.launcher, "driver", None)
-        if driver is None:
-            raise ValueError("hydra/sweeper=rediprune_optuna needs hydra/launcher=rediprune_ray (conf/launch/*.yaml)")
+        driver = pool_driver(self.launcher, "rediprune_optuna")
         assert self.hydra_context is not None
-        try:
+        with driver.stopping_on_error():
             result = optimise(driver, list(arguments), self.hydra_context.config_loader)
-        except WorkersUnavailable as exc:  # nothing could run: say why, exit 2
-            driver.abort()
-            config_error(str(exc))
-        except BaseException:
-            driver.abort()
-            raise
         if result.exit_code:
             raise SystemExit(result.exit_code)
         return result

@@ -28,3 +28,11 @@ class RayPoolLauncher(Launcher):
         jobs = [self.driver.prepare(list(o), initial_job_idx + i) for i, o in enumerate(job_overrides)]
         returns: List[JobReturn] = self.driver.run_jobs(jobs)
         return returns
+
+
+def pool_driver(launcher: Any, sweeper: str) -> Any:
+    """The sweep driver of ``launcher``, which the sweepers of this package drive directly."""
+    driver = getattr(launcher, "driver", None)
+    if driver is None:
+        raise ValueError(f"hydra/sweeper={sweeper} needs hydra/launcher=rediprune_ray (conf/launch/*.yaml)")
+    return driver

@@ -166,8 +166,8 @@ def check_space(name: str, spec: Any) -> None:
 class LaunchConfig:
     """Where trials run: a Ray actor pool of resident workers."""
 
-    # null: start a local Ray for the run (dashboard off); "auto", "127.0.0.1:6379" or
-    # "ray://host:10001": join that cluster (and `ray job submit` sets this to the job's cluster)
+    # null: start a local Ray for the run (dashboard off), or, under `ray job submit`, join the job's
+    # cluster (Ray's RAY_ADDRESS); "auto", "127.0.0.1:6379" or "ray://host:10001": join that cluster
     address: Optional[str] = None
     num_workers: int = 2  # resident workers (each loads the model once)
     num_cpus: Optional[int] = None  # CPUs of the local Ray; null: num_workers × cpus_per_worker

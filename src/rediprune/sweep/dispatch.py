@@ -42,7 +42,6 @@ class Job:
     hash: str
     key: str  # adapter key: workers holding this backbone are preferred
     describe: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the Optuna trial
 
 
 class RaySession:
@@ -50,7 +49,6 @@ class RaySession:
 
     def __init__(self, started: bool, address: str | None) -> None:
         self.started = started
-        self.address = address
         self.local = started and address is None  # a Ray of our own: no autoscaler will add nodes
 
     def fitting_workers(self, wanted: int, cpus: float, gpus: float) -> int:
@@ -241,11 +239,6 @@ class WorkerPool:
             outcome = {"status": "failed", "error": str(exc).splitlines()[0], "traceback": str(exc)}
         slot.job = slot.ref = None
         return job, outcome
-
-    def identities(self) -> list[dict[str, Any]]:
-        import ray
-
-        return ray.get([slot.actor.identity.remote() for slot in self.slots])
 
     def close(self) -> None:
         import ray

@@ -3,8 +3,9 @@
 Usage (the Hydra plugins in ``src/hydra_plugins/rediprune_sweep`` do this)::
 
     driver = SweepDriver(hydra_context, task_function, master_config)   # checks search/launch/wandb
-    jobs = [driver.prepare(overrides, num) for num, overrides in enumerate(batch)]   # all checked first
-    returns = driver.run_jobs(jobs)         # Hydra JobReturns, in job order
+    with driver.stopping_on_error():        # an exception stops the workers and flushes W&B
+        jobs = [driver.prepare(overrides, num) for num, overrides in enumerate(batch)]   # all checked first
+        returns = driver.run_jobs(jobs)     # Hydra JobReturns, in job order
     exit_code = driver.finish()             # reports, W&B sweep run, summary; 1 if a trial failed
 
 Data flows one way: job overrides → composed, checked config (``prepare``; a bad value exits with
@@ -18,14 +19,15 @@ import json
 import logging
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, NoReturn, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from rediprune.sweep.dispatch import Job, RaySession, WorkerPool
+from rediprune.sweep.dispatch import Job, RaySession, WorkerPool, WorkersUnavailable
 from rediprune.sweep.naming import config_hash
-from rediprune.sweep.store import ResultStore
+from rediprune.sweep.store import ResultStore, write_text_atomic
 from rediprune.sweep.trial import describe
 from rediprune.sweep.workers import adapter_key
 
@@ -39,10 +41,31 @@ class TrialFailed(RuntimeError):
     """The return value Hydra sees for a failed trial (details in its folder's traceback.txt)."""
 
 
-def config_error(message: str) -> None:
+def config_error(message: str) -> NoReturn:
     """Print one clear line and exit with status 2 (nothing dispatched, nothing loaded)."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(CONFIG_ERROR_EXIT)
+
+
+def redact(url: str) -> str:
+    """The storage URL with any password replaced, for logs, summaries, result rows and W&B."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL
+        return url
+
+
+def shown_overrides(overrides: Sequence[str]) -> str:
+    """A trial's overrides as messages and result rows show them: no ``hydra.*``, storage password hidden."""
+    shown = []
+    for override in overrides:
+        if override.startswith("hydra."):
+            continue
+        key, sep, value = override.partition("=")
+        shown.append(f"{key}{sep}{redact(value)}" if key.lstrip("+~") == "search.storage" else override)
+    return " ".join(shown)
 
 
 def _first_lines(exc: BaseException) -> str:
@@ -62,6 +85,16 @@ def task_part(config: DictConfig) -> DictConfig:
     with open_dict(task):
         task.pop("hydra", None)
     return task
+
+
+def public_config(config: DictConfig) -> dict[str, Any]:
+    """The resolved task config as W&B receives it (``search.storage`` without its password)."""
+    container = OmegaConf.to_container(task_part(config), resolve=True)
+    assert isinstance(container, dict)
+    search = container.get("search")
+    if isinstance(search, dict) and search.get("storage"):
+        search["storage"] = redact(str(search["storage"]))
+    return container
 
 
 def check(task_cfg: DictConfig, where: str) -> Any:
@@ -152,9 +185,9 @@ class SweepDriver:
             self.progress.update(1)
 
     # ------------------------------------------------------------------ jobs
-    def prepare(self, overrides: Sequence[str], num: int, extra: dict[str, Any] | None = None) -> Job:
+    def prepare(self, overrides: Sequence[str], num: int) -> Job:
         """Compose and check job ``num``; exits with status 2 on a bad value (nothing has run yet)."""
-        where = f"trial {num} ({' '.join(o for o in overrides if not o.startswith('hydra.'))})"
+        where = f"trial {num} ({shown_overrides(overrides)})"
         try:
             job_cfg = self.hydra_context.config_loader.load_sweep_config(self.master, list(overrides))
         except Exception as exc:  # noqa: BLE001 - Hydra composition / OmegaConf validation
@@ -172,7 +205,11 @@ class SweepDriver:
         container = OmegaConf.to_container(task, resolve=True)
         assert isinstance(container, dict)
         return Job(num=num, overrides=list(overrides), config=job_cfg, hash=config_hash(container),
-                   key=adapter_key(run.backbone), describe=describe(run), extra=dict(extra or {}))
+                   key=adapter_key(run.backbone), describe=describe(run))
+
+    def job_dir(self, job: Job) -> Path:
+        """The Hydra job folder of ``job`` (``hydra.sweep.subdir`` under the sweep folder)."""
+        return self.sweep_dir / str(job.config.hydra.sweep.subdir)
 
     def finished_row(self, job: Job) -> dict[str, Any] | None:
         """The stored result of ``job`` when this sweep already finished it (and skipping is on)."""
@@ -192,10 +229,9 @@ class SweepDriver:
     def record(self, job: Job, outcome: dict[str, Any]) -> dict[str, Any]:
         """Store one ended trial (once) and queue its W&B run; return its result row."""
         assert self.store is not None
-        job_dir = self.sweep_dir / str(job.config.hydra.sweep.subdir)
+        job_dir = self.job_dir(job)
         common = {"trial": job.num, "hash": job.hash, "sweep": self.name,
-                  "overrides": " ".join(o for o in job.overrides if not o.startswith("hydra.")),
-                  "job_dir": str(job_dir)}
+                  "overrides": shown_overrides(job.overrides), "job_dir": str(job_dir)}
         if outcome.get("status") == "ok":
             row = dict(outcome["row"])
             row.update(common)
@@ -209,8 +245,7 @@ class SweepDriver:
         self.ran.append(row)
         self.seen.add(job.hash)
         if self.tracker is not None:
-            config = OmegaConf.to_container(task_part(job.config), resolve=True)
-            self.tracker.trial(row, config)  # type: ignore[arg-type]
+            self.tracker.trial(row, public_config(job.config))
         self._tick()
         return row
 
@@ -308,22 +343,22 @@ class SweepDriver:
             self.tracker.flush()  # every trial run logged before the counts are read
         stats = self.summary(rows, front)
         if self.tracker is not None:
-            config = OmegaConf.to_container(task_part(self.master), resolve=True)
             short = {k: v for k, v in stats.items() if not isinstance(v, (list, dict))}
-            self.tracker.sweep(rows, front, objective=self.objective, cost=self.cost, config=config,  # type: ignore[arg-type]
+            self.tracker.sweep(rows, front, objective=self.objective, cost=self.cost, config=public_config(self.master),
                                summary={**short, **(extra or {})}, files=[p for k, p in paths.items() if k in ("png", "html")])
             self.tracker.close()
         record = {k: v for k, v in stats.items() if k not in ("front", "best", "failures")}
         record.update(extra or {})
         record["pareto_trials"] = [r.get("trial") for r in front]
         record["best_trial"] = stats["best"].get("trial") if stats["best"] else None
-        (self.sweep_dir / "summary.json").write_text(json.dumps(record, indent=2, default=str))
+        write_text_atomic(self.sweep_dir / "summary.json", json.dumps(record, indent=2, default=str))
         print(summary_text(stats), flush=True)
         return TRIAL_FAILED_EXIT if stats["failed"] else 0
 
     def close_workers(self) -> None:
         if self.pool is not None:
             self.pool.close()
+            self.pool = None
         if self.ray is not None:
             self.ray.close()
             self.ray = None
@@ -336,5 +371,18 @@ class SweepDriver:
         if self.tracker is not None:
             self.tracker.close()
 
+    @contextmanager
+    def stopping_on_error(self) -> Iterator[None]:
+        """Run a sweep body; on any exception ``abort``, and exit with status 2 if no worker could start."""
+        try:
+            yield
+        except WorkersUnavailable as exc:  # nothing could run: say why
+            self.abort()
+            config_error(str(exc))
+        except BaseException:
+            self.abort()
+            raise
 
-__all__ = ["CONFIG_ERROR_EXIT", "TRIAL_FAILED_EXIT", "SweepDriver", "TrialFailed", "config_error"]
+
+__all__ = ["CONFIG_ERROR_EXIT", "TRIAL_FAILED_EXIT", "SweepDriver", "TrialFailed", "config_error", "public_config",
+           "redact", "shown_overrides"]

@@ -14,7 +14,8 @@ import math
 from typing import Any, Iterable
 
 
-def _point(row: dict[str, Any], objective: str, cost: str) -> tuple[float, float] | None:
+def finite_point(row: dict[str, Any], objective: str, cost: str) -> tuple[float, float] | None:
+    """A row's finite (objective, cost) values, or None where either is missing or not a finite number."""
     try:
         y, x = float(row[objective]), float(row[cost])
     except (KeyError, TypeError, ValueError):
@@ -39,7 +40,7 @@ def pareto_front(
     for row in rows:
         if row.get("status", "ok") != "ok":
             continue
-        point = _point(row, objective, cost)
+        point = finite_point(row, objective, cost)
         key = row.get("hash")
         if point is None or (key is not None and key in seen_hash) or point in seen_point:
             continue
@@ -52,4 +53,4 @@ def pareto_front(
     return [row for _, row in front]
 
 
-__all__ = ["dominates", "pareto_front"]
+__all__ = ["dominates", "finite_point", "pareto_front"]

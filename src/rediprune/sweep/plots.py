@@ -14,19 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from rediprune.sweep.pareto import finite_point
+
 HOVER_KEYS = ("trial", "ratio", "alpha", "tau", "M", "beta", "query", "pruner", "backbone", "dataset")
 
 
 def _xy(rows: Sequence[dict[str, Any]], objective: str, cost: str) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
-    for row in rows:
-        try:
-            x, y = float(row[cost]), float(row[objective])
-        except (KeyError, TypeError, ValueError):
-            continue
-        xs.append(x)
-        ys.append(y)
-    return xs, ys
+    """Cost (x) and objective (y) of the rows that have both."""
+    points = [p for p in (finite_point(row, objective, cost) for row in rows) if p is not None]
+    return [x for _, x in points], [y for y, _ in points]
 
 
 def _ok(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,11 +12,13 @@ other metric alphabetically, so the CSV of two sweeps lines up.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from rediprune.config.sweep import SPACE_PARAMS
+from rediprune.sweep.store import write_text_atomic
 from rediprune.sweep.trial import PARAM_KEYS
 
 LEAD = ("trial", "status") + PARAM_KEYS + ("query", "pruner", "backbone", "dataset")
@@ -38,21 +40,14 @@ def _sort_key(row: dict[str, Any]) -> tuple[int, Any]:
     return (0, trial) if isinstance(trial, int) else (1, str(trial))
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_csv(rows: Sequence[dict[str, Any]], path: Path, objective: str, cost: str) -> Path:
     cols = columns(rows, objective, cost)
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
-        writer.writeheader()
-        for row in sorted(rows, key=_sort_key):
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in cols})
-    os.replace(tmp, path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=cols, extrasaction="ignore")
+    writer.writeheader()
+    for row in sorted(rows, key=_sort_key):
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in cols})
+    write_text_atomic(path, text.getvalue())
     return path
 
 
@@ -91,9 +86,9 @@ def write_reports(
     paths = {"csv": write_csv(rows, folder / "results.csv", objective, cost)}
     md = [f"# Sweep {title}\n", f"{len(rows)} trials; ★ = on the {objective}-vs-{cost} Pareto front.\n",
           markdown_table(rows, front, objective, cost)]
-    _atomic_text(folder / "results.md", "\n".join(md))
+    write_text_atomic(folder / "results.md", "\n".join(md))
     paths["md"] = folder / "results.md"
-    _atomic_text(folder / "pareto.json", json.dumps(list(front), indent=2, default=str))
+    write_text_atomic(folder / "pareto.json", json.dumps(list(front), indent=2, default=str))
     paths["pareto"] = folder / "pareto.json"
     if any(r.get("status", "ok") == "ok" for r in rows):
         paths["png"] = write_png(rows, front, folder / "pareto.png", objective=objective, cost=cost, title=title)
@@ -102,8 +97,7 @@ def write_reports(
 
 
 def _params(row: dict[str, Any]) -> str:
-    keys = ("ratio", "alpha", "tau", "M", "beta", "query")
-    return " ".join(f"{k}={row.get(k)}" for k in keys if k in row)
+    return " ".join(f"{k}={row.get(k)}" for k in SPACE_PARAMS if k in row)
 
 
 def summary_text(s: dict[str, Any]) -> str:

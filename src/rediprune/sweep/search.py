@@ -19,13 +19,13 @@ stored result. One driver per study.
 from __future__ import annotations
 
 import logging
-import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
-from rediprune.config.sweep import SPACE_PARAMS, ParamSpace
-from rediprune.sweep.driver import config_error
+from rediprune.config.sweep import SPACE_PARAMS, ParamSpace, check_space
+from rediprune.sweep.driver import config_error, redact
+from rediprune.sweep.pareto import finite_point
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +37,10 @@ class SearchResult:
     complete: int
     failed: int
     exit_code: int
-    pareto_trials: list[int] = field(default_factory=list)
 
 
 def storage_url(search: Any, sweep_dir: Any) -> str:
     return search.storage or f"sqlite:///{sweep_dir}/optuna.db"
-
-
-def redact(url: str) -> str:
-    """The storage URL with any password replaced, for logs and summaries."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL
-        return url
 
 
 def make_sampler(search: Any, seed: int) -> Any:
@@ -92,8 +81,6 @@ def narrow_space(space: dict[str, Any], arguments: Sequence[str], config_loader:
             space[key] = ParamSpace(choices=list(override.sweep_iterator()))
         else:
             space[key] = ParamSpace(choices=[None if v == "null" else v for v in override.sweep_iterator()])
-    from rediprune.config.sweep import check_space
-
     for name, spec in space.items():
         try:
             check_space(name, spec)
@@ -129,14 +116,6 @@ def param_overrides(params: dict[str, Any]) -> list[str]:
         else:
             out.append(f"{name}={value}")
     return out
-
-
-def _values(row: dict[str, Any], objective: str, cost: str) -> list[float] | None:
-    try:
-        values = [float(row[objective]), float(row[cost])]
-    except (KeyError, TypeError, ValueError):
-        return None
-    return values if all(math.isfinite(v) for v in values) else None
 
 
 def optimise(driver: Any, arguments: Sequence[str], config_loader: Any) -> SearchResult:
@@ -178,12 +157,12 @@ def optimise(driver: Any, arguments: Sequence[str], config_loader: Any) -> Searc
         )
 
     def tell(trial: Any, row: dict[str, Any]) -> None:
-        values = _values(row, search.objective, search.cost) if row.get("status") == "ok" else None
+        values = finite_point(row, search.objective, search.cost) if row.get("status") == "ok" else None
         if values is None:
             trial.set_user_attr("error", str(row.get("error", f"no finite {search.objective}/{search.cost}"))[:500])
             study.tell(trial, state=TrialState.FAIL)
         else:
-            study.tell(trial, values)
+            study.tell(trial, list(values))
 
     def capacity() -> int:  # trials in flight at once: the workers that exist (or will)
         return len(driver.pool.slots) if driver.pool is not None else driver.run.launch.num_workers
@@ -199,7 +178,7 @@ def optimise(driver: Any, arguments: Sequence[str], config_loader: Any) -> Searc
             params = suggest(trial, space)
             job = driver.prepare(base + param_overrides(params), trial.number)
             trial.set_user_attr("config_hash", job.hash)
-            trial.set_user_attr("job_dir", str(driver.sweep_dir / str(trial.number)))
+            trial.set_user_attr("job_dir", str(driver.job_dir(job)))
             row = driver.finished_row(job)
             if row is not None:  # this point already ran in this sweep: reuse its result
                 driver.skip(job, row)
@@ -217,13 +196,14 @@ def optimise(driver: Any, arguments: Sequence[str], config_loader: Any) -> Searc
     complete = sum(t.state == TrialState.COMPLETE for t in trials)
     interrupted = sum(t.state == TrialState.FAIL and bool(t.user_attrs.get("interrupted")) for t in trials)
     failed = sum(t.state == TrialState.FAIL for t in trials) - interrupted
-    extra = {"study_name": study_name, "storage": redact(url), "study_complete": complete, "study_failed": failed,
+    shown = redact(url)
+    extra = {"study_name": study_name, "storage": shown, "study_complete": complete, "study_failed": failed,
              "study_interrupted": interrupted}
     code = driver.finish(extra)
     print(f"Optuna study {study_name!r}: {complete} complete, {failed} failed"
           + (f", {interrupted} interrupted (asked again)" if interrupted else "")
-          + f" — optuna-dashboard {redact(url)}", flush=True)
-    return SearchResult(study_name=study_name, storage=redact(url), complete=complete, failed=failed, exit_code=code)
+          + f" — optuna-dashboard {shown}", flush=True)
+    return SearchResult(study_name=study_name, storage=shown, complete=complete, failed=failed, exit_code=code)
 
 
-__all__ = ["SearchResult", "make_sampler", "narrow_space", "optimise", "param_overrides", "redact", "suggest"]
+__all__ = ["SearchResult", "make_sampler", "narrow_space", "optimise", "param_overrides", "suggest"]

@@ -141,6 +141,14 @@ class ResultStore:
         return len(self._rows)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``: readers (a user
+    opening a report mid-sweep, a rerun) see the old or the new file, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """All complete lines of a results.jsonl (every line, not deduplicated), for tests and tools."""
     rows = []
@@ -151,4 +159,4 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["RESULTS", "ResultStore", "encode_line", "read_rows"]
+__all__ = ["RESULTS", "ResultStore", "encode_line", "read_rows", "write_text_atomic"]

@@ -28,6 +28,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rediprune.sweep.naming import config_hash
+from rediprune.sweep.store import write_text_atomic
 from rediprune.sweep.workers import resident
 
 log = logging.getLogger("rediprune.trial")
@@ -51,12 +52,6 @@ def _job_num() -> int | None:
         num = OmegaConf.select(HydraConfig.get(), "job.num")
         return int(num) if num is not None else None
     return None
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str, allow_nan=True))
-    os.replace(tmp, path)
 
 
 def _attempt(job_dir: Path) -> int:
@@ -127,7 +122,7 @@ def run_trial(cfg: DictConfig) -> dict[str, Any]:
         trial_seconds=time.perf_counter() - started,
         job_dir=str(job_dir),
     )
-    _write_json(job_dir / "metrics.json", row)
+    write_text_atomic(job_dir / "metrics.json", json.dumps(row, indent=2, default=str, allow_nan=True))
     log.info("trial done in %.1f s: %s=%s tflops=%s", row["trial_seconds"], "primary_metric",
              row.get("primary_metric"), row.get("tflops"))
     return row
