@@ -190,6 +190,35 @@ def test_left_padded_batch_equals_each_prompt_alone(adapter):
         assert torch.allclose(adapter.prefill(alone)[0], logits[b], atol=1e-4)
 
 
+def test_frame_independent_pruner_takes_the_batch_in_one_call(adapter, monkeypatch):
+    """ReDiPrune sees all frames of a batch at once, each with its own sample's query (SPEC §2.4)."""
+    from rediprune.pruning.selection import ReDiPrune
+
+    calls = []
+    real = ReDiPrune.keep_mask
+
+    def counted(self, features, params, **kwargs):
+        calls.append((features.shape[0], None if kwargs.get("query") is None else kwargs["query"].shape))
+        return real(self, features, params, **kwargs)
+
+    monkeypatch.setattr(ReDiPrune, "keep_mask", counted)
+    family = adapter.family
+    adapter.configure(settings(ratio=0.25, alpha=2.0))
+    frames = video(family, 30)
+    questions = ["what color is the circle ?", "how many squares are at the bottom of the picture ?"]
+    batch = adapter.prepare(questions, [frames, frames])
+    with LLMSpy(adapter) as spy:
+        adapter.prefill(batch)
+    n = FRAMES[family]
+    assert calls == [(2 * n, (2 * n, adapter.model.get_input_embeddings().weight.shape[1]))]
+    together = [spy.embeds[0][b][visual_mask(adapter, spy.ids[0])[b]] for b in range(2)]
+    assert not torch.allclose(together[0], together[1])  # each sample's own query chose its tokens
+    for b, question in enumerate(questions):
+        with LLMSpy(adapter) as alone:
+            adapter.prefill(adapter.prepare([question], [frames]))
+        assert torch.allclose(alone.embeds[0][0][visual_mask(adapter, alone.ids[0])[0]], together[b], atol=1e-5)
+
+
 def test_shrink_placeholder_runs_repads_on_the_left():
     ids = torch.tensor([[0, 0, 5, 9, 9, 9, 9, 6], [5, 9, 9, 9, 9, 7, 7, 6]])
     mask = (ids != 0).long()

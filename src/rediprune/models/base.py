@@ -358,10 +358,24 @@ class BackboneAdapter:
     def _select(
         self, space: torch.Tensor, batch: PreparedBatch, query: torch.Tensor | None, relevance: torch.Tensor | None
     ) -> tuple[list[torch.Tensor], list[float]]:
-        """Keep masks (F_b, L) per sample from the configured pruner, and each call's seconds."""
+        """Keep masks (F_b, L) per sample from the configured pruner, and each sample's selection seconds.
+
+        A ``frames_independent`` pruner (ReDiPrune, CDPruner) gets every frame of the batch in one call,
+        each frame with its own sample's query row (SPEC §2.4: one greedy loop for all frames of a batch);
+        the call's time is shared among samples by frame count. Other pruners get one call per sample.
+        """
         pruner, params, length = self._pruner, self.settings.params, batch.tokens_per_frame
-        masks, seconds, lo = [], [], 0
-        for b, count in enumerate(batch.frames):
+        counts = list(batch.frames)
+        if pruner.frames_independent and len(counts) > 1:
+            start = _now(self.device)
+            rows = None if query is None else query.repeat_interleave(torch.tensor(counts, device=query.device), 0)
+            mask = pruner.keep_mask(space, params, query=rows, relevance=relevance)
+            seconds = _now(self.device) - start
+            self._check_mask(mask, sum(counts), length)
+            masks = list(mask.to(self.device).split(counts))
+            return masks, [seconds * count / sum(counts) for count in counts]
+        masks, times, lo = [], [], 0
+        for b, count in enumerate(counts):
             hi, start = lo + count, _now(self.device)
             if count == 0:
                 mask = torch.zeros(0, length, dtype=torch.bool, device=self.device)
@@ -372,15 +386,18 @@ class BackboneAdapter:
                     query=None if query is None else query[b],
                     relevance=None if relevance is None else relevance[lo:hi],
                 )
-            seconds.append(_now(self.device) - start if count else 0.0)
-            if mask.shape != (count, length) or mask.dtype != torch.bool:
-                raise RuntimeError(
-                    f"pruner {self.settings.pruner!r} returned a {mask.dtype} mask of shape {tuple(mask.shape)}, "
-                    f"expected bool ({count}, {length})"
-                )
+            times.append(_now(self.device) - start if count else 0.0)
+            self._check_mask(mask, count, length)
             masks.append(mask.to(self.device))
             lo = hi
-        return masks, seconds
+        return masks, times
+
+    def _check_mask(self, mask: torch.Tensor, frames: int, length: int) -> None:
+        if mask.shape != (frames, length) or mask.dtype != torch.bool:
+            raise RuntimeError(
+                f"pruner {self.settings.pruner!r} returned a {mask.dtype} mask of shape {tuple(mask.shape)}, "
+                f"expected bool ({frames}, {length})"
+            )
 
     def _stats(self, batch: PreparedBatch, b: int, kept: int, seconds: float, query_seconds: float) -> SampleStats:
         frames, length = batch.frames[b], batch.tokens_per_frame

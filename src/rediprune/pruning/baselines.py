@@ -168,6 +168,7 @@ class CDPruner(Pruner):
     requires = frozenset({Need.CLIP_RELEVANCE})
     placement = Placement.POST_PROJECTION
     per_frame = True
+    frames_independent = True
 
     def keep_mask(
         self,

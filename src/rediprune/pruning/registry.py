@@ -77,6 +77,9 @@ class Pruner(abc.ABC):
     requires: ClassVar[frozenset[Need]] = frozenset()
     placement: ClassVar[Placement] = Placement.PRE_PROJECTION
     per_frame: ClassVar[bool] = True  # False: one budget round(r·F·L) over all frames of the sample
+    # True: each frame's selection depends only on that frame and its own query / relevance rows, so the
+    # frames of several samples may go through one call with a per-frame query (F, Dq)
+    frames_independent: ClassVar[bool] = False
 
     @abc.abstractmethod
     def keep_mask(
@@ -89,8 +92,9 @@ class Pruner(abc.ABC):
     ) -> torch.Tensor:
         """Return a bool mask (F, L) of tokens to keep for one sample's frames ``features`` (F, L, C).
 
-        ``query`` is (Dq,) (Need.QUERY), ``relevance`` is (F, L) (Need.CLIP_RELEVANCE); a pruner that
-        needs an input it was not given raises ValueError.
+        ``query`` is (Dq,) (Need.QUERY), or (F, Dq) one row per frame for ``frames_independent``
+        pruners; ``relevance`` is (F, L) (Need.CLIP_RELEVANCE). A pruner that needs an input it was not
+        given raises ValueError.
         """
 
     def kept_per_frame(self, frames: int, length: int, params: PruneParams) -> int:

@@ -286,6 +286,7 @@ class ReDiPrune(Pruner):
     requires = frozenset({Need.QUERY})
     placement = Placement.PRE_PROJECTION
     per_frame = True
+    frames_independent = True
 
     def keep_mask(
         self,
