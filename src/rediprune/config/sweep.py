@@ -177,8 +177,11 @@ class LaunchConfig:
     start_timeout: float = 600.0  # seconds to wait for the first worker (an autoscaler adding a GPU node)
     log_to_driver: bool = False  # stream worker stdout to the console (each trial has its own log)
     progress: bool = True  # tqdm bar over trials
+    cache_max_gb: float = 20.0  # bound of the on-disk feature cache; least recently used entries go first
 
     def __post_init__(self) -> None:
+        if not self.cache_max_gb > 0:
+            _fail("launch.cache_max_gb", self.cache_max_gb, "a number of GiB > 0")
         if self.address is not None and not self.address.strip():
             _fail("launch.address", self.address, "null (local Ray), 'auto', 'host:port' or 'ray://host:port'")
         if self.num_workers < 1:
