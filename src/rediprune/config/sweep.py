@@ -99,8 +99,20 @@ class SearchConfig:
     population_size: int = 8  # NSGA-II generation size
     n_startup_trials: int = 6  # TPE random trials before modelling
     space: Dict[str, ParamSpace] = field(default_factory=dict)
+    # Shared studies (several drivers on one storage): Optuna's heartbeat marks a trial whose driver
+    # stopped beating for grace_period seconds FAIL, and its parameters are asked again up to max_retry times.
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    max_retry: int = 3
 
     def __post_init__(self) -> None:
+        if self.heartbeat_interval < 1:
+            _fail("search.heartbeat_interval", self.heartbeat_interval, "an integer ≥ 1 (seconds)")
+        if self.grace_period <= self.heartbeat_interval:
+            _fail("search.grace_period", self.grace_period,
+                  f"an integer > search.heartbeat_interval={self.heartbeat_interval} (seconds)")
+        if self.max_retry < 0:
+            _fail("search.max_retry", self.max_retry, "an integer ≥ 0")
         if self.name is not None and not _is_slug(self.name):
             _fail("search.name", self.name, "null or 1-48 characters of [A-Za-z0-9._-]")
         if self.study_name is not None and not self.study_name.strip():
