@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CONFIG_ERROR_EXIT = 2  # as src/evaluate.py: nothing ran
 TRIAL_FAILED_EXIT = 1
+INTERRUPTED_EXIT = 130  # the shell's convention for a run stopped by SIGINT
 
 
 class TrialFailed(RuntimeError):
@@ -129,6 +130,7 @@ class SweepDriver:
         self.skipped: list[dict[str, Any]] = []
         self.seen: set[str] = set()  # hashes of this invocation's trials
         self.n_workers = 0
+        self.relogged = 0  # W&B runs of earlier finished trials logged again (their driver was killed)
 
     # ------------------------------------------------------------------ setup
     def open(self) -> None:
@@ -216,11 +218,20 @@ class SweepDriver:
         self.open()
         assert self.store is not None
         if self.run.search.skip_finished and self.store.finished(job.hash):
+            if not self.job_dir(job).is_dir():  # its metrics, log and samples are gone: run it again
+                print(f"note: trial {job.num}'s folder {self.job_dir(job)} is missing; running it again",
+                      file=sys.stderr, flush=True)
+                return None
             return self.store.get(job.hash)
         return None
 
     def skip(self, job: Job, row: dict[str, Any]) -> dict[str, Any]:
-        """Count ``job`` as done by an earlier run of this sweep (``row`` is its stored result)."""
+        """Count ``job`` as done by an earlier run of this sweep (``row`` is its stored result); log its
+        W&B run if the earlier run was killed before that run was finished."""
+        assert self.store is not None
+        if self.tracker is not None and self.tracker.enabled and not self.store.logged(row):
+            self.tracker.trial(row, public_config(job.config), on_logged=self.store.mark_logged)
+            self.relogged += 1
         self.skipped.append(row)
         self.seen.add(job.hash)
         self._tick()
@@ -245,7 +256,7 @@ class SweepDriver:
         self.ran.append(row)
         self.seen.add(job.hash)
         if self.tracker is not None:
-            self.tracker.trial(row, public_config(job.config))
+            self.tracker.trial(row, public_config(job.config), on_logged=self.store.mark_logged)
         self._tick()
         return row
 
@@ -300,6 +311,8 @@ class SweepDriver:
             where = self.sweep_dir / "wandb"
             wandb = (f"{self.tracker.mode}: project {self.run.wandb.project}, group {self.name}, "
                      f"{self.tracker.logged} trial runs + 1 sweep run")
+            if self.relogged:
+                wandb += f" ({self.relogged} of them logged again: an earlier driver stopped before finishing them)"
             if self.tracker.mode == "offline":
                 wandb += f" under {where} (upload: wandb sync {where}/offline-run-*)"
         return {
@@ -379,6 +392,12 @@ class SweepDriver:
         except WorkersUnavailable as exc:  # nothing could run: say why
             self.abort()
             config_error(str(exc))
+        except KeyboardInterrupt:  # Ctrl-C: what finished is stored; say how to go on, not a traceback
+            self.abort()
+            done = len(self.store) if self.store is not None else 0
+            print(f"\ninterrupted: {done} trial result(s) kept in {self.sweep_dir}; run the same command again "
+                  "to resume (finished trials are skipped)", file=sys.stderr, flush=True)
+            raise SystemExit(INTERRUPTED_EXIT) from None
         except BaseException:
             self.abort()
             raise

@@ -26,11 +26,13 @@ import math
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 RESULTS = "results.jsonl"
 REJECTED = "results.rejected.jsonl"
+LOGGED = "wandb.logged.jsonl"  # hashes whose W&B run finished: a rerun logs every other finished trial
 
 
 def _clean(value: Any) -> Any:
@@ -60,6 +62,12 @@ def encode_line(row: dict[str, Any]) -> bytes:
     return (json.dumps(_clean(row), sort_keys=True, allow_nan=False) + "\n").encode()
 
 
+def _digest(row: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(encode_line(row)).hexdigest()[:16]
+
+
 class ResultStore:
     """Append-only JSON-lines store of trial results, keyed by config hash."""
 
@@ -77,6 +85,14 @@ class ResultStore:
             else:
                 self._rows[row["hash"]] = row
         self._lock_fd: int | None = None
+        self._logged_path = self.path.parent / LOGGED
+        self._logged: set[tuple[str, str]] = set()  # (hash, digest of the row that was logged)
+        if self._logged_path.exists():
+            for raw in self._logged_path.read_bytes().splitlines(keepends=True):
+                entry = parse_line(raw)
+                if entry is not None:
+                    self._logged.add((entry["hash"], str(entry.get("row"))))
+        self._logged_lock = threading.Lock()  # marked from the W&B thread
 
     def lock(self) -> None:
         """Take the sweep folder's exclusive lock (released when this process exits, even by SIGKILL)."""
@@ -138,6 +154,7 @@ class ResultStore:
         """Replace ``results.jsonl`` by ``data`` atomically (temp file, fsync, rename, fsync folder)."""
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".results-", suffix=".tmp")
         try:
+            os.fchmod(fd, 0o644)  # mkstemp makes it 0600; results are as readable as every other report
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -152,6 +169,21 @@ class ResultStore:
         finally:
             os.close(dir_fd)
         self._data = data
+
+    def mark_logged(self, row: dict[str, Any], run_id: str) -> None:
+        """Record that the W&B run of ``row`` finished (one short line, appended and fsynced; a torn line
+        is ignored on reading, which only means the run is logged once more)."""
+        key = (row["hash"], _digest(row))
+        with self._logged_lock:
+            with open(self._logged_path, "ab") as fh:
+                fh.write(encode_line({"hash": key[0], "row": key[1], "run_id": run_id}))
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._logged.add(key)
+
+    def logged(self, row: dict[str, Any]) -> bool:
+        """True when this very row (not an earlier attempt of its trial) was logged to W&B to the end."""
+        return (row["hash"], _digest(row)) in self._logged
 
     def get(self, cfg_hash: str) -> dict[str, Any] | None:
         return self._rows.get(cfg_hash)
@@ -184,4 +216,4 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return [row for row in rows if row is not None]
 
 
-__all__ = ["REJECTED", "RESULTS", "ResultStore", "encode_line", "parse_line", "read_rows", "write_text_atomic"]
+__all__ = ["LOGGED", "REJECTED", "RESULTS", "ResultStore", "encode_line", "parse_line", "read_rows", "write_text_atomic"]

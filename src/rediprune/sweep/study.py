@@ -84,7 +84,7 @@ class SharedStudy:
             )
             study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
                                         load_if_exists=True, directions=list(directions))
-        except ModuleNotFoundError as exc:
+        except ImportError as exc:
             config_error(f"search.storage={shown}: its database driver is not installed ({exc}); "
                          "for PostgreSQL: pip install 'rediprune-sweep[postgres]'")
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy/Optuna errors all mean: not a usable study DB
