@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -218,11 +220,15 @@ class SweepDriver:
         self.open()
         assert self.store is not None
         if self.run.search.skip_finished and self.store.finished(job.hash):
-            if not self.job_dir(job).is_dir():  # its metrics, log and samples are gone: run it again
-                print(f"note: trial {job.num}'s folder {self.job_dir(job)} is missing; running it again",
+            row = self.store.get(job.hash)
+            # the folder of the trial that produced it (a search may ask the same point again under a new
+            # number), found by name under this sweep folder so a moved sweep folder still resumes
+            folder = self.sweep_dir / Path(str(row.get("job_dir") or self.job_dir(job))).name
+            if not folder.is_dir():  # its metrics, log and samples are gone: run it again
+                print(f"note: trial {row.get('trial')}'s folder {folder} is missing; running it again",
                       file=sys.stderr, flush=True)
                 return None
-            return self.store.get(job.hash)
+            return row
         return None
 
     def skip(self, job: Job, row: dict[str, Any]) -> dict[str, Any]:
@@ -386,22 +392,42 @@ class SweepDriver:
 
     @contextmanager
     def stopping_on_error(self) -> Iterator[None]:
-        """Run a sweep body; on any exception ``abort``, and exit with status 2 if no worker could start."""
+        """Run a sweep body; on any exception ``abort``, and exit with status 2 if no worker could start.
+
+        Ctrl-C ends the sweep with one line saying how to resume (exit 130). Python raises the interrupt
+        wherever the main thread happens to be, and a library can turn it into its own error on the way
+        out (OmegaConf does, mid-composition), so the handler records it and any exception that follows
+        an interrupt counts as the interrupt.
+        """
+        interrupted = threading.Event()
+
+        def on_interrupt(signum: int, frame: Any) -> None:
+            interrupted.set()
+            raise KeyboardInterrupt
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, on_interrupt)
         try:
             yield
         except WorkersUnavailable as exc:  # nothing could run: say why
             self.abort()
             config_error(str(exc))
-        except KeyboardInterrupt:  # Ctrl-C: what finished is stored; say how to go on, not a traceback
+        except BaseException as exc:
+            if not (interrupted.is_set() or isinstance(exc, KeyboardInterrupt)):
+                self.abort()
+                raise
+            if previous is not None:  # a second Ctrl-C during the clean-up stops it the usual way
+                signal.signal(signal.SIGINT, previous)
+                previous = None
             self.abort()
             done = len(self.store) if self.store is not None else 0
             print(f"\ninterrupted: {done} trial result(s) kept in {self.sweep_dir}; run the same command again "
                   "to resume (finished trials are skipped)", file=sys.stderr, flush=True)
             raise SystemExit(INTERRUPTED_EXIT) from None
-        except BaseException:
-            self.abort()
-            raise
-
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
 __all__ = ["CONFIG_ERROR_EXIT", "TRIAL_FAILED_EXIT", "SweepDriver", "TrialFailed", "config_error", "public_config",
            "redact", "shown_overrides"]

@@ -14,7 +14,7 @@ name), so rerunning the command resumes it: numbering continues and the study is
 ``search.n_trials`` finished trials. Several drivers (processes, or machines sharing a PostgreSQL URL)
 may work on one study at once: ``SharedStudy`` keeps the budget study-wide, beats hearts for the trials
 each driver runs, and re-asks the trials of a driver that died (Optuna's heartbeat and
-``RetryFailedTrialCallback``). A failed trial is told FAIL and the search goes on. A point already
+``RetryHeartbeatStaleTrialCallback``). A failed trial is told FAIL and the search goes on. A point already
 evaluated in this sweep (NSGA-II repeats points) reuses the stored result.
 """
 from __future__ import annotations

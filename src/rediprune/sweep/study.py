@@ -11,8 +11,8 @@ Usage (the Pareto search does this)::
     shared.tell(trial, values) / shared.fail(trial, error)
 
 Optuna's own mechanism does the coordination (its documented pattern for distributed search): the storage
-is an ``RDBStorage`` with ``heartbeat_interval``/``grace_period`` and ``RetryFailedTrialCallback`` as its
-``failed_trial_callback``; ``optuna.storages.fail_stale_trials`` fails a trial only when its heartbeat is
+is an ``RDBStorage`` with ``heartbeat_interval``/``grace_period`` and ``RetryHeartbeatStaleTrialCallback`` as its
+``heartbeat_stale_trial_callback``; ``optuna.storages.fail_stale_trials`` fails a trial only when its heartbeat is
 older than the grace period — a live trial of another driver is never touched — and the callback enqueues
 its parameters again for whichever driver asks next. Optuna beats hearts only inside ``study.optimize``;
 the sweep asks and tells (trials run on Ray workers), so a daemon thread here records them through the
@@ -29,11 +29,21 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from rediprune.sweep.driver import config_error, redact
+
+CREATE_ATTEMPTS = 5
+
+# Optuna's heartbeat API is documented but still flagged experimental, and it warns that heartbeats need
+# Study.optimize: this module beats them itself (see above). Neither is the user's concern.
+warnings.filterwarnings("ignore", message=r".*is experimental", module=r"rediprune\.sweep\.study")
+warnings.filterwarnings("ignore", message=r"Argument ``(heartbeat_interval|grace_period)`` is an experimental")
+warnings.filterwarnings("ignore", message=r"Heartbeat of storage is supposed to be used with Study\.optimize")
 
 
 @dataclass
@@ -72,25 +82,35 @@ class SharedStudy:
     ) -> "SharedStudy":
         """Create or load the study; a corrupt database or a missing driver is refused in one line."""
         import optuna
-        from optuna.storages import RDBStorage, RetryFailedTrialCallback
+        from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+        from sqlalchemy.exc import IntegrityError
 
         shown = redact(url)
-        try:
-            storage = RDBStorage(
-                url,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
-            )
-            study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
-                                        load_if_exists=True, directions=list(directions))
-        except ImportError as exc:
-            config_error(f"search.storage={shown}: its database driver is not installed ({exc}); "
-                         "for PostgreSQL: pip install 'rediprune-sweep[postgres]'")
-        except Exception as exc:  # noqa: BLE001 - SQLAlchemy/Optuna errors all mean: not a usable study DB
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            config_error(f"search.storage={shown}: cannot open it as an Optuna database ({first}); "
-                         "move the file away (or name another search.storage) to start a new study")
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                storage = RDBStorage(
+                    url,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+                )
+                study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
+                                            load_if_exists=True, directions=list(directions))
+                break
+            except IntegrityError:
+                # Two drivers creating Optuna's tables in a new database at the same moment: one wins, the
+                # other's CREATE collides with it. The tables exist now; opening again finds them.
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+            except ImportError as exc:
+                config_error(f"search.storage={shown}: its database driver is not installed ({exc}); "
+                             "for PostgreSQL: pip install 'rediprune-sweep[postgres]'")
+            except Exception as exc:  # noqa: BLE001 - SQLAlchemy/Optuna errors all mean: not a usable study DB
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                config_error(f"search.storage={shown}: cannot open it as an Optuna database ({first}); "
+                             "move the file away (or name another search.storage) to start a new study")
         return cls(study, storage, own_dir=own_dir, heartbeat_interval=heartbeat_interval)
 
     # ------------------------------------------------------------------ counting and reaping
@@ -98,11 +118,11 @@ class SharedStudy:
         return self.study.get_trials(deepcopy=False)
 
     def counts(self) -> StudyCounts:
-        from optuna.storages import RetryFailedTrialCallback
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
         from optuna.trial import TrialState
 
         trials = self._trials()
-        retried = {RetryFailedTrialCallback.retried_trial_number(t) for t in trials} - {None}
+        retried = {RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in trials} - {None}
         failed = [t for t in trials if t.state == TrialState.FAIL]
         return StudyCounts(
             complete=sum(t.state == TrialState.COMPLETE for t in trials),
@@ -117,10 +137,10 @@ class SharedStudy:
 
         A WAITING trial is a stale one asked again: the stale one no longer counts and the waiting one
         does not yet, so whoever asks next takes it (``study.ask`` pops waiting trials first)."""
-        from optuna.storages import RetryFailedTrialCallback
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
         from optuna.trial import TrialState
 
-        retried = {RetryFailedTrialCallback.retried_trial_number(t) for t in trials} - {None}
+        retried = {RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in trials} - {None}
         used = (TrialState.COMPLETE, TrialState.RUNNING)
         return sum(
             (t.state in used or (t.state == TrialState.FAIL and t.number not in retried))
@@ -133,8 +153,10 @@ class SharedStudy:
         import optuna
         from optuna.trial import TrialState
 
-        count = len(optuna.storages.fail_stale_trials(self.study) or [])
-        callback = self.storage.get_failed_trial_callback()
+        running = {t.number for t in self._trials() if t.state == TrialState.RUNNING}
+        optuna.storages.fail_stale_trials(self.study)
+        count = sum(t.number in running and t.state == TrialState.FAIL for t in self._trials())
+        callback = self.storage.get_heartbeat_stale_trial_callback()
         for t in self._trials():  # our own folder's RUNNING trials we do not run: the lock says their driver died
             if (t.state == TrialState.RUNNING and t.number not in self._beating
                     and str(t.user_attrs.get("job_dir", "")).startswith(self.own_dir + "/")):
