@@ -46,7 +46,9 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices`` (case-insensitive), or ``""``."""
     choices = [str(c) for c in choices]
     lowered = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(str(value).lower(), list(lowered), n=1, cutoff=0.6)
+    typed = str(value).lower()
+    longer = [c for c in lowered if c.startswith(typed)]  # a name cut short: search.skip -> skip_finished
+    close = longer if len(longer) == 1 else difflib.get_close_matches(typed, list(lowered), n=1, cutoff=0.6)
     return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
 
 

@@ -1,0 +1,130 @@
+"""Every mistake of issue 10's list stops the command before Ray starts or a model loads: exit status 2, one
+line naming the parameter, the value and what is allowed (with "did you mean" for names).
+
+Each case is a real command line (``src/sweep.py -m …`` or ``src/evaluate.py …``), run two at a time.
+Ray's temporary folder is pointed (``RAY_TMPDIR``) at a folder of the case's own, so "no Ray session"
+is checked on disk: Ray writes its session folder there on start. Duplicates, value spellings and
+ties on the Pareto front are checked on the functions that handle them.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# (entry point, arguments, substrings of the one error line); {root} is the module's temporary folder
+CASES = [
+    ("sweep", ["pruner=DIVPRUNE"], ["pruner='DIVPRUNE' is not allowed", "expected one of cdpruner",
+                                     "did you mean 'divprune'?"]),
+    ("sweep", ["backbone=tiny_lava"], ["backbone='tiny_lava' is not allowed", "did you mean 'tiny_llava'?"]),
+    ("sweep", ["alhpa=0.5"], ["alhpa=0.5 is not allowed", "ratio, alpha", "did you mean 'alpha'?"]),
+    ("sweep", ["search.sampel=tpe"], ["search.sampel=tpe is not allowed", "did you mean 'search.sampler'?"]),
+    ("sweep", ["ratio=abc"], ["ratio='abc' is not allowed; expected a number"]),
+    ("sweep", ["ratio=0.1,abc"], ["ratio='abc' is not allowed; expected a number"]),  # second grid value
+    ("sweep", ["query.strategy=expo"], ["query.strategy='expo' is not allowed", "expected one of none"]),
+    ("sweep", ["ratio=0.1,"], ["ratio='0.1,' is not allowed", "comma list without empty items"]),
+    ("sweep", ["pruner=schema"], ["pruner='schema' is not allowed; expected one of cdpruner, divprune, none, "
+                                  "random, rediprune"]),
+    ("sweep", ["query=schema"], ["query='schema' is not allowed"]),
+    ("evaluate", ["+alhpa=0.5"], ["+alhpa=0.5 is not allowed", "not a parameter", "did you mean 'alpha'?"]),
+    ("sweep", ["+search.skip=1"], ["+search.skip=1 is not allowed", "did you mean 'search.skip_finished'?"]),
+    ("sweep", ["alpha=interval(1,0)"], ["alpha=interval(1,0) is not allowed in a grid", "search=pareto"]),
+    ("sweep", ["seed=-1"], ["seed=-1 is not allowed", "[0, 2**32 - 1]"]),
+    ("evaluate", ["seed=-1"], ["seed=-1 is not allowed", "[0, 2**32 - 1]"]),
+    ("sweep", ["dataset.task=typo"], ["dataset.task='typo' is not allowed", "rediprune_tiny_image"]),
+    ("sweep", ["search.objective=no_such_metric"], ["search.objective='no_such_metric' is not allowed",
+                                                    "metric/<name>", "primary_metric"]),
+    ("sweep", ["launch.num_workers=10000"], ["launch.num_workers=10000 is not allowed", "need 10000 CPUs",
+                                             "launch.num_workers ≤"]),
+    ("sweep", ["launch.address=127.0.0.1:1"], ["launch.address='127.0.0.1:1' is not allowed",
+                                               "nothing answers there within 5 s"]),
+    ("sweep", ["hydra.sweep.dir=/proc/rediprune-x"], ["hydra.sweep.dir='/proc/rediprune-x' is not allowed",
+                                                      "cannot write in /proc"]),
+    ("sweep", ["hydra.sweep.dir={root}/a_file/sweep"], ["/a_file/sweep' is not allowed", "a_file is a file"]),
+    ("sweep", ["search=pareto", "search.storage=sqlite:///{root}/missing/optuna.db"],
+     ["search.storage='sqlite:///", "/missing does not exist", "an existing folder"]),
+    ("sweep", ["search=pareto", "search.storage=mysql://user@host/db"],
+     ["search.storage='mysql://user@host/db' is not allowed: its driver is not installed"]),
+    ("sweep", ["hydra.searchpath=[file://{root}/conf]", "search=broken"],
+     ["/conf/search/broken.yaml:", "invalid YAML", "expected a valid YAML config file"]),
+    ("evaluate", ["-m", "ratio=0.1,0.2"], ["-m is not allowed with src/evaluate.py",
+                                           "python src/sweep.py -m ratio=0.1,0.2"]),
+    ("evaluate", ["ratio=0.1,0.2"], ["ratio=0.1,0.2 is not allowed without -m", "python src/sweep.py -m"]),
+]
+
+
+def _run(index: int, root: Path) -> subprocess.CompletedProcess:
+    app, args, _ = CASES[index]
+    args = [a.replace("{root}", str(root)) for a in args]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "RAY_"))}
+    env["RAY_TMPDIR"] = str(root / f"ray{index}")  # a Ray that started would leave its session folder here
+    env["HOME"] = str(root / "home")
+    if app == "sweep":
+        extra = [] if any(a.startswith("hydra.sweep.dir=") for a in args) else [f"hydra.sweep.dir={root / str(index)}"]
+        cmd = [sys.executable, str(REPO / "src/sweep.py"), "-m", *args, *extra]
+    else:
+        cmd = [sys.executable, str(REPO / "src/evaluate.py"), *args]
+    cwd = root / f"cwd{index}"
+    cwd.mkdir()
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    (root / "home").mkdir()
+    (root / "a_file").write_text("not a folder")
+    (root / "conf" / "search").mkdir(parents=True)
+    (root / "conf" / "search" / "broken.yaml").write_text("defaults:\n  - pareto\nkind: [grid\n")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda i: _run(i, root), range(len(CASES))))
+    return root, results
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{c[0]} {' '.join(c[1])}" for c in CASES])
+def test_mistake_stops_in_one_line_before_ray_or_a_model(outcomes, index):
+    root, results = outcomes
+    app, args, expected = CASES[index]
+    proc = results[index]
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for text in expected:
+        assert text in lines[0], f"{text!r} missing from:\n{lines[0]}"
+    if "schema" in args[0]:
+        assert "schema" not in lines[0].split("expected", 1)[1]  # never offered as a choice
+    ray_tmp = root / f"ray{index}"
+    assert not ray_tmp.exists() or not any(ray_tmp.rglob("session_*")), "a Ray session started"
+    assert "loaded" not in proc.stdout and not list((root / f"cwd{index}").rglob("metrics.json"))
+    assert not (root / str(index) / "results.jsonl").exists() and not (root / str(index) / "0").exists()
+
+
+# ---------------------------------------------------------------------------------- canonical sweeps
+def test_sweep_name_depends_on_values_not_spelling_or_order():
+    from rediprune.sweep.naming import sweep_name
+
+    same = [["ratio=0.1,0.05"], ["ratio=0.05,0.10"], ["ratio=0.05,0.1,0.1"], ["ratio=5e-2,0.1"]]
+    names = {sweep_name(None, "grid", o) for o in same}
+    assert len(names) == 1
+    assert sweep_name(None, "grid", ["ratio=0.1", "alpha=1"]) == sweep_name(None, "grid", ["alpha=1.0", "ratio=0.10"])
+    assert sweep_name(None, "grid", ["ratio=0.1"]) != sweep_name(None, "grid", ["ratio=0.2"])
+
+
+def test_grid_runs_each_listed_value_once(capsys):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from hydra_plugins.rediprune_sweep.grid_sweeper import unique_values
+
+    parser = OverridesParser.create()
+    out = unique_values(parser, parser.parse_overrides(["ratio=0.05,0.05,0.1,0.10", "alpha=0,1", "query=none"]))
+    assert [list(o.sweep_string_iterator()) if o.is_sweep_override() else o.get_value_string() for o in out] == [
+        ["0.05", "0.1"], ["0", "1"], "none"]
+    err = capsys.readouterr().err
+    assert "note: ratio=0.05,0.05,0.1,0.10 lists a value more than once; each runs once: ratio=0.05,0.1" in err
+    assert "alpha" not in err
