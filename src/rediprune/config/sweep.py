@@ -88,6 +88,8 @@ class SearchConfig:
     # from the search kind and the command's overrides, so rerunning the same command resumes it.
     name: Optional[str] = None
     skip_finished: bool = True  # rerun: skip trials whose config hash already finished in this sweep
+    # paper-table layouts (conf/report/layout/<name>.yaml) written to <sweep folder>/reports at the end
+    report: List[str] = field(default_factory=list)
     objective: str = "primary_metric"  # result key to maximise (higher is better)
     cost: str = "tflops"  # result key to minimise
     # Optuna (kind=pareto)

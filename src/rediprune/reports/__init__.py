@@ -33,6 +33,12 @@ class Made:
     paths: dict[str, dict[str, Path]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
+    def summary(self) -> dict[str, str]:
+        """Layout name → its Markdown file, or the error that stopped it (for a sweep's summary)."""
+        out = {name: str(paths.get("md", next(iter(paths.values()), ""))) for name, paths in self.paths.items()}
+        out.update({name: f"error: {message}" for name, message in self.errors.items()})
+        return out
+
     @property
     def wandb(self) -> dict[str, Any]:
         from rediprune.reports.render import wandb_tables
