@@ -29,7 +29,7 @@ _VALUED_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir",
 
 
 def positional_dirs(argv: list[str]) -> list[str]:
-    """Move bare arguments (no ``=``, not a flag or a flag's value) into a ``dirs=[…]`` override."""
+    """Move bare arguments (no ``=``, not ``~key``, a flag or a flag's value) into a ``dirs=[…]`` override."""
     keep, dirs, skip = [argv[0]], [], False
     for arg in argv[1:]:
         if skip:
@@ -38,7 +38,7 @@ def positional_dirs(argv: list[str]) -> list[str]:
         elif arg in _VALUED_FLAGS:
             keep.append(arg)
             skip = True
-        elif arg.startswith("-") or "=" in arg:
+        elif arg.startswith(("-", "~", "+")) or "=" in arg:
             keep.append(arg)
         else:
             dirs.append(arg)

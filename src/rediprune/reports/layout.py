@@ -89,7 +89,7 @@ class LayoutConfig:
     group: Optional[str] = None  # result field: one group of columns per value (e.g. ratio)
     group_order: List[Any] = field(default_factory=list)  # group values first in this order
     group_label: str = "{field} = {value}"
-    where: Dict[str, List[Any]] = field(default_factory=dict)  # keep only trials whose field is in the list
+    where: Dict[str, Optional[List[Any]]] = field(default_factory=dict)  # keep trials whose field is in the list (null: any)
     reference: Optional[str] = "none"  # row value every other row is tested against (Original)
     reference_label: str = "Original"  # how the footnote names it
     baselines: List[str] = field(default_factory=list)  # rows the "best baseline" is chosen from

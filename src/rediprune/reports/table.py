@@ -208,7 +208,7 @@ def _finish_block(block: Block, columns: list[Column], layout: LayoutConfig, sta
 
 def build_table(trials: list[Trial], layout: LayoutConfig, stats: StatsConfig, sweeps: Sequence[str] = ()) -> Table:
     """The table of ``layout`` over ``trials`` (see the module docstring for the rules)."""
-    kept = [t for t in trials if all(t.get(k) in list(v) for k, v in layout.where.items())]
+    kept = [t for t in trials if all(v is None or t.get(k) in list(v) for k, v in layout.where.items())]
     if not kept:
         raise ReportError(f"layout={layout.name!r}: no trial in the sweep folders matches its 'where' "
                           f"{dict(layout.where) or ''}".rstrip())
@@ -220,6 +220,9 @@ def build_table(trials: list[Trial], layout: LayoutConfig, stats: StatsConfig, s
         columns += cols
         label = layout.group_label.format(field=layout.group, value=g) if layout.group else ""
         group_info.append((g, label, len(cols)))
+    if not columns:
+        raise ReportError(f"layout={layout.name!r}: no result key of the sweep folders matches its columns "
+                          f"({', '.join(c.metric for c in layout.columns)}); expected trials that report them")
     blocks = []
     for b in (_ordered(values(kept, layout.block), []) if layout.block else [None]):
         in_block = [t for t in kept if _match(t, layout.block, b)]
