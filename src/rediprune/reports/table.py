@@ -252,8 +252,9 @@ def _footnotes(layout: LayoutConfig, stats: StatsConfig, blocks: list[Block], co
         parts = []
         if ref is not None:
             parts.append(f"† p < {stats.alpha:g} against {ref}")
-        if layout.baselines:
-            names = "/".join(layout.labels.get(b, b) for b in layout.baselines)
+        present = [b for b in layout.baselines if any(r.value == b for blk in blocks for r in blk.rows)]
+        if present:
+            names = "/".join(layout.labels.get(b, b) for b in present)
             parts.append(f"‡ p < {stats.alpha:g} against the best baseline of the column ({names})")
         notes.append("; ".join(parts) + f": {test_text}, on the samples both rows scored.")
     if any(c.status == "failed" for c in cells):
