@@ -89,4 +89,22 @@ def make_reports(
     return made
 
 
-__all__ = ["Made", "REPORTS_SUBDIR", "ReportError", "StatsConfig", "make_reports", "make_table"]
+def trial_intervals(sweep_dir: Path, rows: Sequence[dict[str, Any]], metric: str,
+                    stats: StatsConfig | None = None) -> dict[str, tuple[float, float]]:
+    """Config hash → bootstrap interval of ``metric`` for each row whose per-sample scores reproduce it
+    (the same intervals as the tables; the sweep draws them as error bars on its Pareto plots)."""
+    from rediprune.reports.results import Trial
+    from rediprune.reports.stats import interval
+
+    stats = check_stats(stats or StatsConfig())
+    out = {}
+    for row in rows:
+        if row.get("status", "ok") != "ok" or "hash" not in row:
+            continue
+        scores = Trial(dict(row), Path(sweep_dir)).scores(metric)
+        if scores:
+            out[str(row["hash"])] = interval(list(scores.values()), stats)
+    return out
+
+
+__all__ = ["trial_intervals", "Made", "REPORTS_SUBDIR", "ReportError", "StatsConfig", "make_reports", "make_table"]
