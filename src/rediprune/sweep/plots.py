@@ -7,8 +7,7 @@ Usage::
 
 Every successful trial is a grey point, the non-dominated ones are red and joined by the frontier
 staircase. The HTML embeds plotly.js (about 4.8 MB) so it opens without network; hovering a point shows
-its hyperparameters and job number. ``intervals`` (config hash → (low, high), from
-``rediprune.reports.trial_intervals``) draws each trial's bootstrap interval of the objective as an error bar.
+its hyperparameters and job number.
 """
 from __future__ import annotations
 
@@ -26,19 +25,6 @@ def _xy(rows: Sequence[dict[str, Any]], objective: str, cost: str) -> tuple[list
     return [x for _, x in points], [y for y, _ in points]
 
 
-def _yerr(rows: Sequence[dict[str, Any]], objective: str, cost: str, intervals: dict[str, Any] | None) -> Any:
-    """Error bars (below, above) of the rows that have a point, 0 where a row has no interval."""
-    below, above = [], []
-    for row in rows:
-        point = finite_point(row, objective, cost)
-        if point is None:
-            continue
-        low, high = (intervals or {}).get(str(row.get("hash")), (point[0], point[0]))
-        below.append(max(point[0] - low, 0.0))
-        above.append(max(high - point[0], 0.0))
-    return [below, above]
-
-
 def _ok(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("status", "ok") == "ok"]
 
@@ -51,7 +37,6 @@ def write_png(
     objective: str,
     cost: str,
     title: str,
-    intervals: dict[str, Any] | None = None,
 ) -> Path:
     import matplotlib
 
@@ -61,9 +46,6 @@ def write_png(
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     xs, ys = _xy(_ok(rows), objective, cost)
     ax.scatter(xs, ys, s=22, color="0.6", label=f"trials ({len(xs)})", zorder=2)
-    if intervals:
-        ax.errorbar(xs, ys, yerr=_yerr(_ok(rows), objective, cost, intervals), fmt="none", ecolor="0.5",
-                    elinewidth=0.8, capsize=2, zorder=1, label="95 % bootstrap interval")
     fx, fy = _xy(front, objective, cost)
     if fx:
         ax.step(fx, fy, where="post", color="tab:red", linewidth=1.2, zorder=3)
@@ -91,7 +73,6 @@ def write_html(
     objective: str,
     cost: str,
     title: str,
-    intervals: dict[str, Any] | None = None,
 ) -> Path:
     import plotly.graph_objects as go
 
@@ -102,23 +83,15 @@ def write_html(
     fig = go.Figure()
     xs, ys = _xy(ok, objective, cost)
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="trials", marker=dict(color="grey", size=8),
-                             text=hover(ok), hoverinfo="text+x+y", error_y=_bars(ok, objective, cost, intervals)))
+                             text=hover(ok), hoverinfo="text+x+y"))
     fx, fy = _xy(front, objective, cost)
     fig.add_trace(go.Scatter(x=fx, y=fy, mode="lines+markers", name="Pareto front", line_shape="hv",
-                             marker=dict(color="crimson", size=10), text=hover(front), hoverinfo="text+x+y",
-                             error_y=_bars(front, objective, cost, intervals)))
+                             marker=dict(color="crimson", size=10), text=hover(front), hoverinfo="text+x+y"))
     fig.update_layout(title=title, xaxis_title=f"{cost} (lower is better)",
                       yaxis_title=f"{objective} (higher is better)", template="plotly_white")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(str(path), include_plotlyjs=True, full_html=True)
     return path
-
-
-def _bars(rows: Sequence[dict[str, Any]], objective: str, cost: str, intervals: dict[str, Any] | None) -> Any:
-    if not intervals:
-        return None
-    below, above = _yerr(rows, objective, cost, intervals)
-    return dict(type="data", symmetric=False, array=above, arrayminus=below, thickness=1, width=3)
 
 
 __all__ = ["write_html", "write_png"]

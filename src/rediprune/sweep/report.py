@@ -94,13 +94,8 @@ def write_reports(
     write_text_atomic(folder / "pareto.json", json.dumps(list(front), indent=2, default=str))
     paths["pareto"] = folder / "pareto.json"
     if any(r.get("status", "ok") == "ok" for r in rows):
-        from rediprune.reports import trial_intervals
-
-        bars = trial_intervals(folder, rows, objective)  # 95 % bootstrap error bars, as in the paper tables
-        paths["png"] = write_png(rows, front, folder / "pareto.png", objective=objective, cost=cost, title=title,
-                                 intervals=bars)
-        paths["html"] = write_html(rows, front, folder / "pareto.html", objective=objective, cost=cost, title=title,
-                                   intervals=bars)
+        paths["png"] = write_png(rows, front, folder / "pareto.png", objective=objective, cost=cost, title=title)
+        paths["html"] = write_html(rows, front, folder / "pareto.html", objective=objective, cost=cost, title=title)
     return paths
 
 
