@@ -318,7 +318,7 @@ def test_cli_writes_tables_and_reruns_identically(tmp_path):
     assert "Demo-Video Acc ↑" in first.stdout and "**100.00** [100.00, 100.00]†" in first.stdout
     files = {p.name: p.read_bytes() for p in out.iterdir()}
     assert set(files) == {"table1.md", "table1.tex", "table1.csv"}
-    assert not (ROOT / "outputs" / "report.log").exists()
+    assert not (ROOT / "report.log").exists() and not (ROOT / ".hydra").exists()  # only the tables
     again = _cli(str(d), "layout=table1", "stats.resamples=500", f"out={out}")
     assert again.returncode == 0 and {p.name: p.read_bytes() for p in out.iterdir()} == files
     bad = _cli(str(d), "layout=table1", "stats.confidence=1.5")
@@ -341,3 +341,12 @@ def test_trial_intervals(tmp_path):
     bars = trial_intervals(d, rows, "primary_metric", FAST)
     assert set(bars) == {rows[0]["hash"], rows[1]["hash"]}
     assert bars[rows[1]["hash"]] == (1.0, 1.0) and bars[rows[0]["hash"]][0] < 0.5 < bars[rows[0]["hash"]][1]
+
+
+def test_header_uses_primary_metric_name_of_the_rows(tmp_path):
+    d = make_sweep(tmp_path / "s", [{"pruner": "none", "scores": HALF, "primary_metric_name": "exact_match"}])
+    lay = layout(columns=[{"metric": "primary_metric", "per": "dataset", "ci": True}])
+    assert [c.header for c in make_table([d], lay, FAST).columns] == ["ds exact_match ↑"]
+    lay = layout_from({**lay.__dict__, "columns": [{"metric": "primary_metric", "per": "dataset"}],
+                       "datasets": {"ds": {"label": "DS", "metric": "EM"}}})
+    assert [c.header for c in make_table([d], lay, FAST).columns] == ["DS EM ↑"]

@@ -30,7 +30,7 @@ SAMPLES = "samples.jsonl"
 Key = tuple[str, Any]  # (task, doc_id): what pairs two trials' samples
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     value = float(value)
@@ -111,10 +111,10 @@ class Trial:
         for sample in self.samples():
             if task is not None and sample.get("task") != task:
                 continue
-            values = [v for k, v in sample.items() if fnmatch.fnmatchcase(k, pattern) and _number(v) is not None]
+            values = [v for k, v in sample.items() if fnmatch.fnmatchcase(k, pattern) and number(v) is not None]
             if values:
                 out[(str(sample.get("task")), sample.get("doc_id"))] = fmean(float(v) for v in values)
-        target = _number(self.row.get(metric))
+        target = number(self.row.get(metric))
         if not out or target is None or not math.isclose(fmean(out.values()), target, rel_tol=1e-6, abs_tol=1e-9):
             return None
         return out
@@ -168,4 +168,4 @@ def _hashable(value: Any) -> Any:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
 
 
-__all__ = ["Key", "RESULTS", "SAMPLES", "Trial", "read_rows", "read_sweeps", "values"]
+__all__ = ["Key", "RESULTS", "SAMPLES", "Trial", "number", "read_rows", "read_sweeps", "values"]

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from rediprune.reports import stats as st
 from rediprune.reports.layout import Aggregate, ColumnSpec, Direction, LayoutConfig, ReportError, StatsConfig
-from rediprune.reports.results import Key, Trial, _number, values
+from rediprune.reports.results import Key, Trial, number, values
 
 ARROW = {Direction.max: "↑", Direction.min: "↓", Direction.none: ""}
 
@@ -122,8 +122,11 @@ def _columns(trials: list[Trial], layout: LayoutConfig, group: Any) -> list[Colu
                 if "*" in spec.metric:
                     pre, _, post = spec.metric.partition("*")
                     star = key[len(pre): len(key) - len(post) if post else None]
-                metric_name = (info.metric if info and info.metric and key == "primary_metric"
-                               else key.removeprefix("metric/"))
+                metric_name = key.removeprefix("metric/")
+                if key == "primary_metric":
+                    names = {str(t.get("primary_metric_name")) for t in subset if t.get("primary_metric_name")}
+                    metric_name = (info.metric if info and info.metric
+                                   else names.pop() if len(names) == 1 else metric_name)
                 label = spec.label.format(dataset=(info.label if info and info.label else per) if per is not None else "",
                                           metric=metric_name, star=star).strip()
                 scale = info.scale if info and info.scale is not None else spec.scale
@@ -140,7 +143,7 @@ def _differing(trials: Sequence[Trial]) -> str:
 
 
 def _cell(trials: list[Trial], col: Column, where: str) -> Cell:
-    ok = [t for t in trials if t.ok and _number(t.get(col.metric)) is not None]
+    ok = [t for t in trials if t.ok and number(t.get(col.metric)) is not None]
     if not ok:
         failed = [t for t in trials if not t.ok]
         return Cell(status="failed" if failed else "missing", trials=[t.hash for t in failed])
@@ -152,7 +155,7 @@ def _cell(trials: list[Trial], col: Column, where: str) -> Cell:
     cell = Cell(status="ok", trials=[t.hash for t in ok])
     cell.value = fmean(float(t.get(col.metric)) for t in ok) * col.scale
     if col.spec.paren:
-        parens = [_number(t.get(col.spec.paren)) for t in ok]
+        parens = [number(t.get(col.spec.paren)) for t in ok]
         if all(p is not None for p in parens):
             cell.paren = fmean(parens) * col.spec.paren_scale  # type: ignore[arg-type]
     if col.spec.ci and len(ok) == 1:
@@ -168,7 +171,13 @@ def _better(a: float, b: float, direction: Direction) -> bool:
 
 
 def _rounded(cell: Cell, col: Column) -> float:
-    return float(format(cell.value, col.spec.format)) if cell.value is not None else math.nan
+    """The value as shown (so values that print alike tie for best); the raw value if the format is not a number."""
+    if cell.value is None:
+        return math.nan
+    try:
+        return float(format(cell.value, col.spec.format))
+    except ValueError:
+        return cell.value
 
 
 def _finish_block(block: Block, columns: list[Column], layout: LayoutConfig, stats: StatsConfig) -> None:
