@@ -218,6 +218,9 @@ def test_blocks_and_groups(tmp_path):
     tex = latex(table)
     assert r"\multicolumn{2}{c}{r = 0.15}" in tex and r"\cmidrule(lr){3-4}" in tex
     assert tex.count(r"\midrule") == 2 and r"\toprule" in tex and r"\bottomrule" in tex
+    from rediprune.reports.render import tex_escape
+
+    assert tex_escape("p < 0.05 † a_b 50% ↑") == r"p $<$ 0.05 $^\dagger$ a\_b 50\% $\uparrow$"
 
 
 def test_csv_is_tidy_and_wandb_tables_match(tmp_path):

@@ -77,7 +77,8 @@ def markdown(table: Table) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
-        "†": r"$^\dagger$", "‡": r"$^\ddagger$", "✗": r"$\times$", "—": "---", "·": r"$\cdot$", "≥": r"$\geq$"}
+        "†": r"$^\dagger$", "‡": r"$^\ddagger$", "✗": r"$\times$", "—": "---", "·": r"$\cdot$", "≥": r"$\geq$",
+        "<": r"$<$", ">": r"$>$", "±": r"$\pm$"}
 
 
 def tex_escape(text: str) -> str:
