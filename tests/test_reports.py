@@ -353,3 +353,14 @@ def test_header_uses_primary_metric_name_of_the_rows(tmp_path):
     lay = layout_from({**lay.__dict__, "columns": [{"metric": "primary_metric", "per": "dataset"}],
                        "datasets": {"ds": {"label": "DS", "metric": "EM"}}})
     assert [c.header for c in make_table([d], lay, FAST).columns] == ["DS EM ↑"]
+
+
+def test_column_only_for_some_datasets(tmp_path):
+    d = make_sweep(tmp_path / "s", [
+        {"pruner": "none", "dataset": "a", "scores": HALF},
+        {"pruner": "none", "dataset": "activitynetqa", "scores": HALF, "metric/gpt_eval_score": 3.1},
+    ])
+    table = make_table([d], load_layout("table1", [ROOT / "conf"]), FAST)
+    assert [c.header for c in table.columns] == ["ActivityNet-QA Acc ↑", "a primary_metric ↑", "ActivityNet-QA Score ↑",
+                                                 "TFLOPs (ratio %) ↓"]
+    assert cells(table)[("none", "activitynetqa", "metric/gpt_eval_score")]["shown"] == "3.10"

@@ -56,6 +56,7 @@ class ColumnSpec:
     metric: str = "primary_metric"  # result-row key, or a glob (metric/acc_*): one column per matching key
     label: str = "{dataset} {metric}"  # header; fields {dataset}, {metric}, {star} (the glob's * part)
     per: Optional[str] = None  # result field: one column per value present (e.g. dataset)
+    only: List[Any] = field(default_factory=list)  # values of ``per`` this column is for (empty: every one)
     direction: Direction = Direction.max
     scale: float = 1.0  # value shown = value × scale (100: fractions as the paper's percentages)
     format: str = ".2f"  # Python format spec of the shown value

@@ -110,6 +110,8 @@ def _columns(trials: list[Trial], layout: LayoutConfig, group: Any) -> list[Colu
     out = []
     for i, spec in enumerate(layout.columns):
         per_values = _ordered(values(in_group, spec.per), list(layout.datasets)) if spec.per else [None]
+        if spec.per and spec.only:
+            per_values = [v for v in per_values if v in list(spec.only)]
         for per in per_values:
             subset = [t for t in in_group if _match(t, spec.per, per)]
             if any(ch in spec.metric for ch in "*?["):
