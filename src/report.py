@@ -25,27 +25,38 @@ from rediprune.reports.layout import FORMATS, ReportError, register_configs
 register_configs()
 
 _VALUED_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
-                 "--package", "-p", "--info", "--experimental-rerun"}
+                 "--package", "-p", "--experimental-rerun"}
 
 
 def positional_dirs(argv: list[str]) -> list[str]:
-    """Move bare arguments (no ``=``, not ``~key``, a flag or a flag's value) into a ``dirs=[…]`` override."""
-    keep, dirs, skip = [argv[0]], [], False
-    for arg in argv[1:]:
-        if skip:
-            keep.append(arg)
-            skip = False
-        elif arg in _VALUED_FLAGS:
-            keep.append(arg)
-            skip = True
-        elif arg.startswith(("-", "~", "+")) or "=" in arg:
-            keep.append(arg)
+    """Hydra's argv with bare arguments (no ``=``, not ``~key``/``+key``, not a flag or its value) moved into
+    one ``dirs=[…]`` override; flags first, then every override together (argparse wants them contiguous)."""
+    flags, overrides, dirs = [], [], []
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in _VALUED_FLAGS:
+            flags += [arg, next(args, "")]
+        elif arg.startswith("-"):
+            flags.append(arg)
+        elif arg.startswith(("~", "+")) or "=" in arg:
+            overrides.append(arg)
         else:
             dirs.append(arg)
     if dirs:
         quoted = ",".join("'" + d.replace("\\", "\\\\").replace("'", "\\'") + "'" for d in dirs)
-        keep.append(f"dirs=[{quoted}]")
-    return keep
+        overrides.append(f"dirs=[{quoted}]")
+    return [argv[0], *flags, *overrides]
+
+
+def check_layout_choice(argv: list[str]) -> None:
+    """``layout=<name>`` must name a layout file of conf/report/layout (or of a ``--config-dir``'s
+    ``layout/``): one line and exit 2, as for every other bad value, instead of Hydra's composition trace."""
+    folders = [Path(__file__).resolve().parent.parent / "conf" / "report" / "layout"]
+    folders += [Path(b) / "layout" for a, b in zip(argv, argv[1:]) if a in ("--config-dir", "-cd")]
+    known = sorted({p.stem for f in folders for p in f.glob("*.yaml")})
+    for arg in argv[1:]:
+        if arg.startswith("layout=") and arg.split("=", 1)[1] not in known:
+            _error(f"{arg} is not allowed; expected layout= one of {', '.join(known)}")
 
 
 def _error(message: str) -> None:
@@ -79,4 +90,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     sys.argv = positional_dirs(sys.argv)
+    check_layout_choice(sys.argv)
     main()

@@ -364,3 +364,22 @@ def test_column_only_for_some_datasets(tmp_path):
     assert [c.header for c in table.columns] == ["ActivityNet-QA Acc ↑", "a primary_metric ↑", "ActivityNet-QA Score ↑",
                                                  "TFLOPs (ratio %) ↓"]
     assert cells(table)[("none", "activitynetqa", "metric/gpt_eval_score")]["shown"] == "3.10"
+
+
+def test_positional_sweep_folders_become_one_override():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("report_cli", ROOT / "src" / "report.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    argv = ["report.py", "a", "layout=t", "--cfg", "job", "b c", "~x", "it's"]
+    assert cli.positional_dirs(argv) == ["report.py", "--cfg", "job", "layout=t", "~x",
+                                         "dirs=['a','b c','it\\'s']"]
+    assert cli.positional_dirs(["report.py", "layout=t"]) == ["report.py", "layout=t"]
+
+
+def test_cli_unknown_layout_is_one_line(tmp_path):
+    bad = _cli(str(tmp_path), "layout=nope")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("error: layout=nope is not allowed; expected layout= one of table1, table2, table3, "
+                                  "table4, table4_types, types")
