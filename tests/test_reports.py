@@ -381,5 +381,5 @@ def test_positional_sweep_folders_become_one_override():
 def test_cli_unknown_layout_is_one_line(tmp_path):
     bad = _cli(str(tmp_path), "layout=nope")
     assert bad.returncode == 2
-    assert bad.stderr.strip() == ("error: layout=nope is not allowed; expected layout= one of table1, table2, table3, "
-                                  "table4, table4_types, types")
+    assert bad.stderr.strip().startswith("error: layout=nope is not allowed; expected layout= one of table1, table2")
+    assert len(bad.stderr.strip().splitlines()) == 1
