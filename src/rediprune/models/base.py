@@ -292,6 +292,24 @@ class BackboneAdapter:
             for li, layer in enumerate(layers)
         }
 
+    def feature_problem(self, key: str, value: Any) -> str | None:
+        """Why a cached entry cannot be a state of the tower its key names (shape), or None.
+
+        The feature cache checks what it reads from disk with this, so an entry of the wrong shape (a
+        different tower's, a hand-copied file) is recomputed instead of failing every trial.
+        """
+        tower_name = key.rsplit("|", 4)[1] if key.count("|") >= 4 else ""
+        tower = getattr(self.model.model, tower_name, None)
+        if tower is None or not isinstance(value, torch.Tensor):
+            return None
+        embeddings = getattr(getattr(tower, "vision_model", tower), "embeddings", None)
+        tokens = getattr(embeddings, "num_positions", None)
+        hidden = tower.config.hidden_size
+        expected = (tokens if isinstance(tokens, int) else value.shape[0], hidden)
+        if tuple(value.shape) != expected:
+            return f"shape {tuple(value.shape)}, but {tower_name} gives {expected}"
+        return None
+
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """The model's own vision-language projector on (…, C) features."""
         return self.model.model.multi_modal_projector(features)

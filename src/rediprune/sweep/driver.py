@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CONFIG_ERROR_EXIT = 2  # as src/evaluate.py: nothing ran
 TRIAL_FAILED_EXIT = 1
+INTERRUPTED_EXIT = 130  # the shell's convention for a run stopped by SIGINT
 
 
 class TrialFailed(RuntimeError):
@@ -129,6 +132,7 @@ class SweepDriver:
         self.skipped: list[dict[str, Any]] = []
         self.seen: set[str] = set()  # hashes of this invocation's trials
         self.n_workers = 0
+        self.relogged = 0  # W&B runs of earlier finished trials logged again (their driver was killed)
 
     # ------------------------------------------------------------------ setup
     def open(self) -> None:
@@ -216,11 +220,24 @@ class SweepDriver:
         self.open()
         assert self.store is not None
         if self.run.search.skip_finished and self.store.finished(job.hash):
-            return self.store.get(job.hash)
+            row = self.store.get(job.hash)
+            # the folder of the trial that produced it (a search may ask the same point again under a new
+            # number), found by name under this sweep folder so a moved sweep folder still resumes
+            folder = self.sweep_dir / Path(str(row.get("job_dir") or self.job_dir(job))).name
+            if not folder.is_dir():  # its metrics, log and samples are gone: run it again
+                print(f"note: trial {row.get('trial')}'s folder {folder} is missing; running it again",
+                      file=sys.stderr, flush=True)
+                return None
+            return row
         return None
 
     def skip(self, job: Job, row: dict[str, Any]) -> dict[str, Any]:
-        """Count ``job`` as done by an earlier run of this sweep (``row`` is its stored result)."""
+        """Count ``job`` as done by an earlier run of this sweep (``row`` is its stored result); log its
+        W&B run if the earlier run was killed before that run was finished."""
+        assert self.store is not None
+        if self.tracker is not None and self.tracker.enabled and not self.store.logged(row):
+            self.tracker.trial(row, public_config(job.config), on_logged=self.store.mark_logged)
+            self.relogged += 1
         self.skipped.append(row)
         self.seen.add(job.hash)
         self._tick()
@@ -245,7 +262,7 @@ class SweepDriver:
         self.ran.append(row)
         self.seen.add(job.hash)
         if self.tracker is not None:
-            self.tracker.trial(row, public_config(job.config))
+            self.tracker.trial(row, public_config(job.config), on_logged=self.store.mark_logged)
         self._tick()
         return row
 
@@ -300,6 +317,8 @@ class SweepDriver:
             where = self.sweep_dir / "wandb"
             wandb = (f"{self.tracker.mode}: project {self.run.wandb.project}, group {self.name}, "
                      f"{self.tracker.logged} trial runs + 1 sweep run")
+            if self.relogged:
+                wandb += f" ({self.relogged} of them logged again: an earlier driver stopped before finishing them)"
             if self.tracker.mode == "offline":
                 wandb += f" under {where} (upload: wandb sync {where}/offline-run-*)"
         return {
@@ -376,16 +395,42 @@ class SweepDriver:
 
     @contextmanager
     def stopping_on_error(self) -> Iterator[None]:
-        """Run a sweep body; on any exception ``abort``, and exit with status 2 if no worker could start."""
+        """Run a sweep body; on any exception ``abort``, and exit with status 2 if no worker could start.
+
+        Ctrl-C ends the sweep with one line saying how to resume (exit 130). Python raises the interrupt
+        wherever the main thread happens to be, and a library can turn it into its own error on the way
+        out (OmegaConf does, mid-composition), so the handler records it and any exception that follows
+        an interrupt counts as the interrupt.
+        """
+        interrupted = threading.Event()
+
+        def on_interrupt(signum: int, frame: Any) -> None:
+            interrupted.set()
+            raise KeyboardInterrupt
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, on_interrupt)
         try:
             yield
         except WorkersUnavailable as exc:  # nothing could run: say why
             self.abort()
             config_error(str(exc))
-        except BaseException:
+        except BaseException as exc:
+            if not (interrupted.is_set() or isinstance(exc, KeyboardInterrupt)):
+                self.abort()
+                raise
+            if previous is not None:  # a second Ctrl-C during the clean-up stops it the usual way
+                signal.signal(signal.SIGINT, previous)
+                previous = None
             self.abort()
-            raise
-
+            done = len(self.store) if self.store is not None else 0
+            print(f"\ninterrupted: {done} trial result(s) kept in {self.sweep_dir}; run the same command again "
+                  "to resume (finished trials are skipped)", file=sys.stderr, flush=True)
+            raise SystemExit(INTERRUPTED_EXIT) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
 __all__ = ["CONFIG_ERROR_EXIT", "TRIAL_FAILED_EXIT", "SweepDriver", "TrialFailed", "config_error", "public_config",
            "redact", "shown_overrides"]
