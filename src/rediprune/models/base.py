@@ -361,7 +361,8 @@ class BackboneAdapter:
         """Keep masks (F_b, L) per sample from the configured pruner, and each sample's selection seconds.
 
         A ``frames_independent`` pruner (ReDiPrune, CDPruner) gets every frame of the batch in one call,
-        each frame with its own sample's query row (SPEC §2.4: one greedy loop for all frames of a batch);
+        each frame with its own sample's query row and the frame count of every sample (CDPruner
+        normalises relevance per sample; SPEC §2.4: one greedy loop for all frames of a batch);
         the call's time is shared among samples by frame count. Other pruners get one call per sample.
         """
         pruner, params, length = self._pruner, self.settings.params, batch.tokens_per_frame
@@ -369,7 +370,7 @@ class BackboneAdapter:
         if pruner.frames_independent and len(counts) > 1:
             start = _now(self.device)
             rows = None if query is None else query.repeat_interleave(torch.tensor(counts, device=query.device), 0)
-            mask = pruner.keep_mask(space, params, query=rows, relevance=relevance)
+            mask = pruner.keep_mask(space, params, query=rows, relevance=relevance, frames_per_sample=counts)
             seconds = _now(self.device) - start
             self._check_mask(mask, sum(counts), length)
             masks = list(mask.to(self.device).split(counts))

@@ -28,6 +28,7 @@ the same alone, in any batch and with any batch size.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -340,6 +341,7 @@ class ReDiPrune(Pruner):
         *,
         query: torch.Tensor | None = None,
         relevance: torch.Tensor | None = None,
+        frames_per_sample: Sequence[int] | None = None,
     ) -> torch.Tensor:
         if query is None:
             raise ValueError(
