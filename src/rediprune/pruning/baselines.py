@@ -71,7 +71,7 @@ class DivPrune(Pruner):
         relevance: torch.Tensor | None = None,
         frames_per_sample: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        x = check_features(features)
+        x = check_features(features, check_finite=False)  # rediprune_select checks
         frames, length, width = x.shape
         # Max-min selection with α = 0 and no query is exactly DivPrune (SPEC §2.3, §3 "none").
         idx = rediprune_select(x.reshape(1, frames * length, width), None, params.ratio, alpha=0.0)
@@ -169,7 +169,9 @@ def conditional_dpp_select(features: torch.Tensor, relevance: torch.Tensor, k: i
     q = relevance.float()
     frames = x.shape[0]
     gram = torch.bmm(x, x.transpose(1, 2))
-    norms = gram.diagonal(dim1=1, dim2=2).sqrt()
+    norms = gram.diagonal(dim1=1, dim2=2).sqrt()  # ‖x_i‖² is the Gram's diagonal: no extra pass
+    if not bool(torch.isfinite(norms).all()):
+        check_features(x)  # names the problem; finite but overflowing norms pass on
     weight = q / norms.clamp(min=1e-12)  # K[j, i] = G[j, i]·w_j·w_i, w = q / ‖x‖
     # diag(L) = q²·‖x̂‖², with ‖x̂‖² = 1 taken exactly (0 for all-zero tokens) so that equal relevances
     # tie exactly and go to the lowest index rather than to fp32 rounding noise in the norm
@@ -226,7 +228,7 @@ class CDPruner(Pruner):
         relevance: torch.Tensor | None = None,
         frames_per_sample: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        x = check_features(features)
+        x = check_features(features, check_finite=False)  # checked on the norms
         if relevance is None:
             raise ValueError(
                 "relevance=None is not allowed for pruner 'cdpruner'; pass the per-token CLIP relevance "
@@ -243,7 +245,7 @@ class CDPruner(Pruner):
         frames, length, _ = x.shape
         k = keep_count(params.ratio, length)
         if k >= length:
-            return _all_kept(x)
+            return _all_kept(check_features(x))
         idx = conditional_dpp_select(x, normalize_relevance(rel.to(x.device), frames_per_sample), k)
         return _mask_from_indices(idx, frames, length)
 

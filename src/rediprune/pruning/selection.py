@@ -348,7 +348,7 @@ class ReDiPrune(Pruner):
                 "query=None is not allowed for pruner 'rediprune'; pass the prompt query "
                 "(an all-zero vector for query strategy 'none')"
             )
-        x = check_features(features)
+        x = check_features(features, check_finite=False)  # rediprune_select checks
         idx = rediprune_select(
             x, query, params.ratio, params.alpha, params.tau,
             M=params.M, beta=params.beta, prefilter=params.prefilter,
