@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from rediprune.pruning.registry import Need, Placement, PruneParams, Pruner, keep_count, register
-from rediprune.pruning.selection import rediprune_select
+from rediprune.pruning.selection import inverse_norms, rediprune_select
 from rediprune.pruning.validation import check_features
 
 # A residual gain (squared distance of a kernel feature to the span of the chosen ones) at or below
@@ -169,13 +169,13 @@ def conditional_dpp_select(features: torch.Tensor, relevance: torch.Tensor, k: i
     q = relevance.float()
     frames = x.shape[0]
     gram = torch.bmm(x, x.transpose(1, 2))
-    norms = gram.diagonal(dim1=1, dim2=2).sqrt()  # ‖x_i‖² is the Gram's diagonal: no extra pass
-    if not bool(torch.isfinite(norms).all()):
+    squared = gram.diagonal(dim1=1, dim2=2)  # ‖x_i‖² is the Gram's diagonal: no extra pass
+    if not bool(torch.isfinite(squared).all()):
         check_features(x)  # names the problem; finite but overflowing norms pass on
-    weight = q / norms.clamp(min=1e-12)  # K[j, i] = G[j, i]·w_j·w_i, w = q / ‖x‖
+    weight = q * inverse_norms(squared)  # K[j, i] = G[j, i]·w_j·w_i, w = q / ‖x‖
     # diag(L) = q²·‖x̂‖², with ‖x̂‖² = 1 taken exactly (0 for all-zero tokens) so that equal relevances
     # tie exactly and go to the lowest index rather than to fp32 rounding noise in the norm
-    gains = torch.where(norms > 0, q * q, 0.0)
+    gains = torch.where(squared > 0, q * q, 0.0)
     factor = torch.zeros(frames, k, x.shape[1], device=x.device)  # row t: c_t over all tokens
     rows = torch.arange(frames, device=x.device)
     on_cpu = x.device.type == "cpu"
