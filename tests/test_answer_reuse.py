@@ -1,0 +1,96 @@
+"""Answer reuse (issue 11): a sample whose LLM input was seen before reuses its greedy answer.
+
+Runs the real tiny backbones; the reference is always the same generation with reuse off.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from rediprune.config.evaluation import BackboneConfig
+from rediprune.models import PruningSettings, load_adapter
+from rediprune.pruning import PruneParams
+
+QUESTIONS = ["what color is the circle on the left ?", "how many squares are there ?", "count ?"]
+
+
+def frame(seed: int, size: int = 64) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+    for _ in range(4):
+        x, y = rng.integers(0, size - 16, 2)
+        pixels[y : y + 16, x : x + 16] = rng.integers(0, 255, 3, dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture(scope="module", params=["llava", "video_llava"])
+def adapter(request):
+    a = load_adapter(BackboneConfig(family=request.param))
+    yield a
+    a.answer_cache = None
+
+
+def _batch(adapter, rows=(0, 1, 2)):
+    frames = 1 if adapter.family == "llava" else 2
+    return adapter.prepare([QUESTIONS[r] for r in rows], [[frame(10 * r + i) for i in range(frames)] for r in rows])
+
+
+def _run(adapter, settings, batch, cache):
+    adapter.configure(settings)
+    adapter.answer_cache = cache
+    before = dict(adapter.answer_stats)
+    result = adapter.generate(batch, max_new_tokens=6)
+    delta = {k: adapter.answer_stats[k] - before[k] for k in before}
+    return result, delta
+
+
+def _same(a, b):
+    assert a.texts == b.texts
+    n = min(a.sequences.shape[1], b.sequences.shape[1])
+    assert torch.equal(a.sequences[:, :n], b.sequences[:, :n])
+    assert a.stats == [s.__class__(**{**s.__dict__, "selection_seconds": x.selection_seconds,
+                                      "query_seconds": x.query_seconds}) for s, x in zip(b.stats, a.stats)]
+
+
+def test_equal_selections_reuse_and_different_ones_generate(adapter):
+    cache: dict = {}
+    batch = _batch(adapter)
+    first = PruningSettings(pruner="rediprune", params=PruneParams(ratio=0.25, alpha=0.5, tau=0.0, M=8, beta=2))
+    # τ ≤ 0 under the reference pre-filter: M and β change nothing, so every answer is reused
+    same = PruningSettings(pruner="rediprune", params=PruneParams(ratio=0.25, alpha=0.5, tau=0.0, M=64, beta=3))
+    other = PruningSettings(pruner="rediprune", params=PruneParams(ratio=0.5, alpha=0.5))
+    got, delta = _run(adapter, first, batch, cache)
+    assert delta == {"reused": 0, "generated": 3}
+    _same(got, _run(adapter, first, batch, None)[0])
+    got, delta = _run(adapter, same, batch, cache)
+    assert delta == {"reused": 3, "generated": 0}
+    _same(got, _run(adapter, same, batch, None)[0])
+    got, delta = _run(adapter, other, batch, cache)
+    assert delta == {"reused": 0, "generated": 3}
+    _same(got, _run(adapter, other, batch, None)[0])
+
+
+def test_a_partly_seen_batch_generates_only_the_new_samples(adapter):
+    cache: dict = {}
+    settings = PruningSettings(pruner="rediprune", params=PruneParams(ratio=0.25, alpha=1.0))
+    _run(adapter, settings, _batch(adapter, (1,)), cache)  # sample 1 seen alone
+    batch = _batch(adapter)
+    got, delta = _run(adapter, settings, batch, cache)
+    assert delta == {"reused": 1, "generated": 2}
+    _same(got, _run(adapter, settings, batch, None)[0])
+
+
+def test_the_key_follows_the_prompt_the_pixels_and_generation_settings(adapter):
+    settings = PruningSettings(pruner="rediprune", params=PruneParams(ratio=0.25))
+    adapter.configure(settings)
+    batch = _batch(adapter)
+    adapter.generate(batch, max_new_tokens=2)
+    masks = adapter._last_masks
+    keys = {adapter.answer_key(batch, b, masks[b], 6, {}) for b in range(3)}
+    assert len(keys) == 3  # different prompts and pixels
+    key = adapter.answer_key(batch, 0, masks[0], 6, {})
+    assert adapter.answer_key(batch, 0, masks[0], 7, {}) != key
+    assert adapter.answer_key(batch, 0, ~masks[0], 6, {}) != key
+    assert adapter.answer_key(batch.subset([0]), 0, masks[0], 6, {}) == key  # padding is not part of it
