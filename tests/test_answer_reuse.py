@@ -94,3 +94,49 @@ def test_the_key_follows_the_prompt_the_pixels_and_generation_settings(adapter):
     assert adapter.answer_key(batch, 0, masks[0], 7, {}) != key
     assert adapter.answer_key(batch, 0, ~masks[0], 6, {}) != key
     assert adapter.answer_key(batch.subset([0]), 0, masks[0], 6, {}) == key  # padding is not part of it
+
+
+# ------------------------------------------------------------------------------------ whole sweeps
+_SAME = ("primary_metric", "tflops", "tflops_full", "samples", "errors", "visual_tokens_after",
+         "visual_tokens_before", "text_tokens_mean")
+
+
+def _sweep(root, name: str, *args: str) -> list[dict]:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from rediprune.sweep.store import read_rows
+
+    repo = Path(__file__).resolve().parents[1]
+    folder = root / name
+    cmd = [sys.executable, "src/sweep.py", "-m", "tau=0", "M=8,16", "beta=2,3", "launch.num_workers=1",
+           "wandb=disabled", "measure.timing_samples=0", "measure.flops_samples=0", *args,
+           f"hydra.sweep.dir={folder}", f"cache_dir={root / 'cache'}", f"hf_home={root / 'hf_home'}"]
+    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    rows = read_rows(folder / "results.jsonl")
+    for row in rows:
+        answers = [json.loads(line) for line in (folder / str(row["trial"]) / "samples.jsonl").read_text().splitlines()]
+        row["answers"] = [(a["doc_id"], a["filtered_resps"], {k: v for k, v in a["stats"].items()
+                                                               if not k.endswith("_seconds")}) for a in answers]
+    return sorted(rows, key=lambda r: (r["M"], r["beta"]))
+
+
+@pytest.mark.slow
+def test_a_sweep_with_reuse_equals_the_same_sweep_without_it(tmp_path):
+    """τ = 0 under the reference pre-filter: M and β change nothing, so one trial generates, three reuse."""
+    on = _sweep(tmp_path, "on")
+    off = _sweep(tmp_path, "off", "search.reuse_answers=false")
+    assert len(on) == len(off) == 4
+    for a, b in zip(on, off):
+        assert (a["M"], a["beta"]) == (b["M"], b["beta"])
+        assert {k: a.get(k) for k in _SAME} == {k: b.get(k) for k in _SAME}
+        assert {k: v for k, v in a.items() if k.startswith("metric/")} == {
+            k: v for k, v in b.items() if k.startswith("metric/")}
+        assert a["answers"] == b["answers"]  # per sample: the answer and its token accounting
+    samples = on[0]["samples"]
+    assert sum(r["answers_generated"] for r in on) == samples  # one trial's worth of generation
+    assert sum(r["answers_reused"] for r in on) == 3 * samples
+    assert all(r["answers_generated"] == r["answers_reused"] == 0 for r in off)  # the store was unplugged

@@ -99,6 +99,10 @@ class SearchConfig:
     population_size: int = 8  # NSGA-II generation size
     n_startup_trials: int = 6  # TPE random trials before modelling
     space: Dict[str, ParamSpace] = field(default_factory=dict)
+    # A trial whose pruned LLM input for a sample equals one a worker already generated for (same
+    # model, prompt, pixels, kept tokens per frame, generation settings) reuses that answer instead
+    # of generating; selection, token counts, TFLOPs and timing still run per trial. false: always generate.
+    reuse_answers: bool = True
 
     def __post_init__(self) -> None:
         if self.name is not None and not _is_slug(self.name):
