@@ -101,7 +101,7 @@ _SAME = ("primary_metric", "tflops", "tflops_full", "samples", "errors", "visual
          "visual_tokens_before", "text_tokens_mean")
 
 
-def _sweep(root, name: str, *args: str) -> list[dict]:
+def _sweep(root, name: str, *args: str) -> tuple[list[dict], str]:
     import json
     import subprocess
     import sys
@@ -121,14 +121,17 @@ def _sweep(root, name: str, *args: str) -> list[dict]:
         answers = [json.loads(line) for line in (folder / str(row["trial"]) / "samples.jsonl").read_text().splitlines()]
         row["answers"] = [(a["doc_id"], a["filtered_resps"], {k: v for k, v in a["stats"].items()
                                                                if not k.endswith("_seconds")}) for a in answers]
-    return sorted(rows, key=lambda r: (r["M"], r["beta"]))
+    return sorted(rows, key=lambda r: (r["M"], r["beta"])), proc.stdout
 
 
 @pytest.mark.slow
 def test_a_sweep_with_reuse_equals_the_same_sweep_without_it(tmp_path):
     """τ = 0 under the reference pre-filter: M and β change nothing, so one trial generates, three reuse."""
-    on = _sweep(tmp_path, "on")
-    off = _sweep(tmp_path, "off", "search.reuse_answers=false")
+    on, said = _sweep(tmp_path, "on")
+    off, _ = _sweep(tmp_path, "off", "search.reuse_answers=false")
+    # said before dispatch, one line per idle parameter
+    assert "note: M is swept (8, 16) but changes nothing here: the reference pre-filter" in said
+    assert "note: beta is swept (2.0, 3.0) but changes nothing here" in said
     assert len(on) == len(off) == 4
     for a, b in zip(on, off):
         assert (a["M"], a["beta"]) == (b["M"], b["beta"])

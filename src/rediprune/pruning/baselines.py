@@ -296,6 +296,7 @@ class NoPruning(Pruner):
     requires = frozenset()
     placement = Placement.PRE_PROJECTION
     per_frame = True
+    hyperparameters = frozenset()  # keeps every token whatever the ratio
 
     def keep_mask(
         self,

@@ -343,6 +343,22 @@ class ReDiPrune(Pruner):
     placement = Placement.PRE_PROJECTION
     per_frame = True
     frames_independent = True
+    hyperparameters = frozenset({"ratio", "alpha", "tau", "M", "beta", "query"})
+
+    def inert_hyperparameters(self, prefilter: str = "reference", query: str = "exponential") -> dict[str, str]:
+        """SPEC §2.1: the reference pre-filter never reads M or β; SPEC §3 ``none``: relevance is 0, so
+        α·s adds nothing and the τ pre-filter is off (and Algorithm 1 takes every remaining token)."""
+        inert = super().inert_hyperparameters(prefilter, query)
+        if prefilter == "reference":
+            for name in ("M", "beta"):
+                inert[name] = f"the reference pre-filter (pruner.prefilter=reference) never reads {name}; " \
+                              "pruner.prefilter=paper does"
+        if query == "none":
+            inert["alpha"] = "query=none gives every token relevance 0, so alpha·relevance adds nothing"
+            inert["tau"] = "query=none turns the tau pre-filter off"
+            for name in ("M", "beta"):
+                inert.setdefault(name, f"query=none: without relevance Algorithm 1 ignores {name}")
+        return inert
 
     def keep_mask(
         self,
