@@ -290,13 +290,6 @@ def rediprune_select(
         return out[0] if single else out
 
     x = x.float()
-    if q is None:
-        s = torch.zeros(batch, length, device=x.device)
-        has_query = torch.zeros(batch, dtype=torch.bool, device=x.device)
-    else:
-        qn = _normalize(align_query(q.float(), width))  # (1, C) shared by all frames, or (B, C)
-        s = _relevance(x, qn)  # raw ⟨x_i, q̂⟩, scaled by 1/‖x_i‖ below
-        has_query = (qn.abs().amax(dim=1) > 0).expand(batch)
     if prefilter == "reference" and tau > 0 and k < length // 2 and q is not None:
         gram = None  # only the ~3k candidates' Gram will be needed
         squared = torch.linalg.vector_norm(x, dim=2).square_()
@@ -306,7 +299,13 @@ def rediprune_select(
     if not bool(torch.isfinite(squared).all()):
         check_features(x, check_finite=True)  # names the problem; finite but overflowing norms pass on
     inv_norm = inverse_norms(squared)
-    s = s * inv_norm
+    if q is None:
+        s = torch.zeros(batch, length, device=x.device)
+        has_query = torch.zeros(batch, dtype=torch.bool, device=x.device)
+    else:  # after the Gram, which has just read the features (partly still in cache)
+        qn = _normalize(align_query(q.float(), width))  # (1, C) shared by all frames, or (B, C)
+        s = _relevance(x, qn).mul_(inv_norm)  # ⟨x_i, q̂⟩ / ‖x_i‖
+        has_query = (qn.abs().amax(dim=1) > 0).expand(batch)
 
     if prefilter == "paper":
         chosen = _paper_greedy(x, gram, inv_norm, s, has_query, k, float(alpha), float(tau), M, float(beta))
