@@ -78,7 +78,7 @@ class BackboneAdapter:
         self.checkpoint = checkpoint
         self.prune_position = prune_position
         self.feature_cache: MutableMapping[str, torch.Tensor] | None = None
-        # answer reuse (see generate): key → generated ids; None = always generate
+        # answer reuse (see generate): key → generated ids (float64); None = always generate
         self.answer_cache: MutableMapping[str, torch.Tensor] | None = None
         self.answer_stats = {"reused": 0, "generated": 0}
         self.last_stats: list[SampleStats] = []
@@ -474,7 +474,10 @@ class BackboneAdapter:
         Samples not seen before are generated together, as a sub-batch of this batch.
         """
         keys = [self.answer_key(batch, b, self._last_masks[b], max_new_tokens, options) for b in range(len(batch))]
-        found: list[torch.Tensor | None] = [cache.get(key) for key in keys]
+        found: list[torch.Tensor | None] = []
+        for key in keys:
+            stored = cache.get(key)
+            found.append(None if stored is None else stored.long())
         missing = [b for b, ids in enumerate(found) if ids is None]
         if missing:
             if len(missing) == len(batch):
@@ -483,7 +486,10 @@ class BackboneAdapter:
                 sub_inputs, _ = self._llm_inputs(batch.subset(missing))
                 new = self._run_generate(sub_inputs, max_new_tokens, options)
             for row, b in zip(new, missing):
-                found[b] = cache[keys[b]] = row.clone()
+                found[b] = row.clone()
+                # stored as float64, exact for every token id, so a store that keeps only floating
+                # tensors (the sweep's TensorCache checks what it reads back from disk) accepts it
+                cache[keys[b]] = row.double()
         self.answer_stats["generated"] += len(missing)
         self.answer_stats["reused"] += len(batch) - len(missing)
         width = max(int(ids.shape[0]) for ids in found)  # type: ignore[union-attr]

@@ -46,8 +46,9 @@ class Resident:
         self.key: str | None = None
         self.loads = 0
         self.cache: TensorCache | None = None
-        # generated answers of this process's model, keyed by BackboneAdapter.answer_key (memory only,
-        # least recently used first out): trials on this worker reuse them when search.reuse_answers
+        # generated answers, keyed by BackboneAdapter.answer_key, in memory and on disk under
+        # cache_dir/answers/<backbone namespace>: trials, workers and later sweeps reuse them when
+        # search.reuse_answers is on
         self.answers: TensorCache | None = None
 
     def adapter_for(self, run: Any) -> Any:
@@ -65,7 +66,8 @@ class Resident:
             self.cache = TensorCache(folder)
             adapter.feature_cache = self.cache
         if hasattr(adapter, "answer_cache"):
-            self.answers = TensorCache(None, max_memory_bytes=256 << 20)
+            folder = Path(run.cache_dir).expanduser() / "answers" / namespace(backbone=asdict(run.backbone))
+            self.answers = TensorCache(folder, max_memory_bytes=256 << 20)
         self.adapter, self.key = adapter, key
         return adapter
 
