@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from rediprune.pruning import PruneParams, get_pruner
-from rediprune.sweep.inert import inert_notes
+from rediprune.sweep.inert import inert_notes, inert_space_notes
 
 BASE = dict(ratio=0.1, alpha=0.5, tau=0.0, M=None, beta=3.0, query="exponential", pruner="rediprune",
             prefilter="reference")
@@ -52,3 +52,11 @@ def test_a_parameter_live_in_some_trials_gets_no_note():
     trials = [{**BASE, "pruner": p, "alpha": a} for p in ("divprune", "rediprune") for a in (0.0, 1.0)]
     assert inert_notes(trials) == []
     assert inert_notes(_trials(alpha=(0.5,))) == []  # not swept
+
+
+def test_search_space_notes():
+    notes = inert_space_notes(["ratio", "M", "beta"], "rediprune", "reference", "exponential")
+    assert [n.split(" is searched")[0] for n in notes] == ["note: M", "note: beta"]
+    assert inert_space_notes(["alpha", "tau"], "rediprune", "reference", "none")[0].startswith("note: alpha")
+    assert inert_space_notes(["alpha", "query"], "rediprune", "reference", "none") == []  # query searched
+    assert len(inert_space_notes(["alpha", "query"], "divprune", "reference", "none")) == 2

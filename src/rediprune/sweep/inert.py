@@ -47,4 +47,13 @@ def inert_notes(trials: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-__all__ = ["inert_notes"]
+def inert_space_notes(names: Sequence[str], pruner: Any, prefilter: Any, query: Any) -> list[str]:
+    """The same notes for a search space (``search=pareto``): ``names`` are the dimensions searched,
+    the rest are the sweep's fixed settings (a searched ``query`` leaves α and τ live)."""
+    rules = get_pruner(str(_plain(pruner))).inert_hyperparameters(
+        str(_plain(prefilter)), "exponential" if "query" in names else str(_plain(query))
+    )
+    return [f"note: {name} is searched but changes nothing here: {rules[name]}" for name in names if name in rules]
+
+
+__all__ = ["inert_notes", "inert_space_notes"]
