@@ -103,6 +103,30 @@ class PreparedBatch:
     def __len__(self) -> int:
         return len(self.questions)
 
+    def subset(self, rows: list[int]) -> "PreparedBatch":
+        """The samples ``rows`` (in that order) as a batch of their own, as ``prepare`` would make it.
+
+        Frames follow their samples; columns that are padding in every kept row are dropped, so the
+        prompts are left-padded to the longest kept one only.
+        """
+        starts = [sum(self.frames[:b]) for b in range(len(self))]
+        mask = self.attention_mask[rows]
+        used = mask.any(dim=0).nonzero()
+        first = int(used[0]) if used.numel() else mask.shape[1]
+        pixels = None
+        if self.pixel_values is not None and sum(self.frames[b] for b in rows):
+            pixels = torch.cat([self.pixel_values[starts[b] : starts[b] + self.frames[b]] for b in rows])
+        return PreparedBatch(
+            questions=[self.questions[b] for b in rows],
+            prompts=[self.prompts[b] for b in rows],
+            input_ids=self.input_ids[rows][:, first:],
+            attention_mask=mask[:, first:],
+            pixel_values=pixels,
+            frames=[self.frames[b] for b in rows],
+            modality=self.modality,
+            tokens_per_frame=self.tokens_per_frame,
+        )
+
 
 @dataclass(frozen=True)
 class SampleStats:
