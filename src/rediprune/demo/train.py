@@ -49,6 +49,7 @@ from rediprune.demo.world import (
     TRAIN,
     TRAIN_VIDEO,
     VALID,
+    VIDEO_FRAMES,
     benchmark_docs,
     make_question,
     make_video,
@@ -197,8 +198,11 @@ def _image_sample(step: int, i: int, stream: int, turns: int) -> tuple[list, lis
 
 
 def _video_sample(step: int, i: int, stream: int, turns: int) -> tuple[list, list[tuple[str, str]]]:
-    doc = make_video(rng_for(stream, 2, step, i))
-    return render_frames(doc), [(doc["question"], doc["answer"])]
+    rng = rng_for(stream, 2, step, i)
+    doc = make_video(rng)
+    other = "color" if doc["type"] == "shape" else "shape"  # second turn: the other attribute of the object
+    second = (f"what {other} appears ?", doc["event"][other])
+    return render_frames(doc), [(doc["question"], doc["answer"]), second][:turns]
 
 
 def train_llava(model, sequences: Sequences, processor, sample, steps: int, batch: int, lr: float, turns: int,
@@ -326,10 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from transformers import CLIPModel
 
-        clip = CLIPModel.from_pretrained(args.clip_from or weights_dir("image") / "clip")
+        clip_dir = args.clip_from or weights_dir("image") / "clip"
+        clip = CLIPModel.from_pretrained(clip_dir)
+        record["clip"] = {"from": str(clip_dir), "sha256": _sha256(clip_dir / "model.safetensors")}
         model = build_video_llava(clip)
         run = (model.config.vision_config.image_size // model.config.vision_config.patch_size) ** 2 + 1
-        sequences = Sequences(tokenizer, "<video>", run * 4)
+        sequences = Sequences(tokenizer, "<video>", run * VIDEO_FRAMES)
         sample, pixel_key, stream = _video_sample, "pixel_values_videos", TRAIN_VIDEO
         docs, visuals = video_docs(args.heldout), render_frames
     stage = time.perf_counter()

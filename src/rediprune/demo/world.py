@@ -21,8 +21,10 @@ never training scenes. Question types (``QUESTION_TYPES``), answers balanced wit
 - ``crowded``: "what color is the {shape} ?" in a scene of 9–12 objects where the shape occurs once: the
   token that matters is one of many, so relevance to the question should matter most.
 
-Videos (``video_docs``): 4 frames of the same 2–3 static objects; in one frame one extra object appears
-(``appear``: "what shape appears ?") — a question about something in a single frame. Words are all in the
+Videos (``video_docs``): 4 frames of a textured background; one object appears in one frame, or in two
+consecutive frames (``shape``: "what shape appears ?", ``color``: "what color appears ?"): the answer lives
+in one or two frames' worth of tokens. (With static distractor objects a tiny model stayed at chance —
+``NOTES-demo.md``.) Words are all in the
 tiny tokenizer's vocabulary (``rediprune.models.tiny.TINY_WORDS``).
 """
 from __future__ import annotations
@@ -44,7 +46,7 @@ COLORS = {
 SHAPES = ("circle", "square", "triangle", "cross")
 COUNT_WORDS = ("zero", "one", "two", "three", "four")
 QUESTION_TYPES = ("color", "shape", "count", "exist", "crowded")
-VIDEO_TYPES = ("appear",)
+VIDEO_TYPES = ("shape", "color")
 VIDEO_FRAMES = 4
 
 # SeedSequence streams: training, validation during training, image benchmark, video benchmark
@@ -96,10 +98,10 @@ def render_scene(objects: list[dict], background: int) -> Image.Image:
 
 
 def render_frames(doc: dict) -> list[Image.Image]:
-    """The frames of a video doc: static ``objects`` plus ``event`` (an object) in frame ``event_frame``."""
+    """The frames of a video doc: static ``objects`` plus ``event`` (an object) in the ``event_frames``."""
     frames = []
     for i in range(int(doc["frames"])):
-        objects = list(doc["objects"]) + ([doc["event"]] if i == int(doc["event_frame"]) else [])
+        objects = list(doc["objects"]) + ([doc["event"]] if i in doc["event_frames"] else [])
         frames.append(render_scene(objects, int(doc["background"])))
     return frames
 
@@ -194,20 +196,26 @@ def scene_questions(objects: list[dict]) -> list[tuple[str, str, str]]:
     return out
 
 
-def make_video(rng: np.random.Generator, answer_index: int | None = None, frames: int = VIDEO_FRAMES) -> dict:
-    """A video doc: 2–3 static objects; one extra object appears in one frame; "what shape appears ?"."""
-    shape = SHAPES[answer_index] if answer_index is not None else _pick(rng, SHAPES)
-    attrs = _others(rng, int(rng.integers(2, 4))) + [(shape, _pick(rng, tuple(COLORS)))]
-    placed = _place(rng, attrs)
-    event = next(o for o in placed if (o["shape"], o["color"]) == attrs[-1])
-    static = [o for o in placed if o is not event]
+def make_video(rng: np.random.Generator, qtype: str | None = None, answer_index: int | None = None,
+               frames: int = VIDEO_FRAMES) -> dict:
+    """A video doc: one object in one frame (or two consecutive frames) of ``frames``; asks its shape or colour."""
+    qtype = qtype or VIDEO_TYPES[int(rng.integers(len(VIDEO_TYPES)))]
+    if qtype not in VIDEO_TYPES:
+        raise ValueError(f"qtype={qtype!r} is not allowed; expected one of {', '.join(VIDEO_TYPES)}")
+    colors = tuple(COLORS)
+    shape, color = _pick(rng, SHAPES), _pick(rng, colors)
+    if answer_index is not None:
+        shape, color = (SHAPES[answer_index], color) if qtype == "shape" else (shape, colors[answer_index])
+    [event] = _place(rng, [(shape, color)])
+    span = int(rng.integers(1, 3))  # frames the object is visible in
+    first = int(rng.integers(frames - span + 1))
     return {
-        "type": "appear",
-        "question": "what shape appears ?",
-        "answer": shape,
-        "objects": static,
+        "type": qtype,
+        "question": f"what {qtype} appears ?",
+        "answer": shape if qtype == "shape" else color,
+        "objects": [],
         "event": event,
-        "event_frame": int(rng.integers(frames)),
+        "event_frames": list(range(first, first + span)),
         "frames": frames,
         "background": int(rng.integers(2**31)),
     }
@@ -228,5 +236,10 @@ def benchmark_docs(n: int = 600, stream: int = EVAL) -> list[dict]:
 
 
 def video_docs(n: int = 300, stream: int = EVAL_VIDEO) -> list[dict]:
-    """``n`` held-out video questions, answers balanced over the shapes, seeded."""
-    return [{"doc_id": i, **make_video(rng_for(stream, i), i % len(SHAPES))} for i in range(n)]
+    """``n`` held-out video questions: types in turn, each type's answers in turn (balanced), seeded."""
+    docs = []
+    for i in range(n):
+        qtype = VIDEO_TYPES[i % len(VIDEO_TYPES)]
+        size = len(SHAPES) if qtype == "shape" else len(COLORS)
+        docs.append({"doc_id": i, **make_video(rng_for(stream, i), qtype, (i // len(VIDEO_TYPES)) % size)})
+    return docs
