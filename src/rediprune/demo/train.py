@@ -9,11 +9,12 @@ Usage::
 Two stages, as real LLaVA is built (``NOTES-demo.md`` has the calibration this follows):
 
 1. **CLIP** (image model only): the vision tower and a text tower trained together with a sigmoid
-   contrastive loss (SigLIP's) on (image, question) pairs, where a pair is positive when the object the
-   question names is in the picture. The image side of a pair is the *maximum* over patches of the patch
-   embedding's similarity to the text (token-level late interaction, as FILIP), so each patch embedding —
-   exactly what CDPruner's relevance and ``query.source=clip_text`` read — is aligned with the words
-   naming its object. (A mean over patches, like the LLM's near-uniform attention, never learned shape.)
+   contrastive loss (SigLIP's) between *patch* embeddings and texts (region–text pairs, as in region-level
+   CLIP pretraining): a (patch, question) pair is positive when the patch shows the object the question
+   names. So each patch embedding — exactly what CDPruner's relevance and ``query.source=clip_text`` read
+   — is aligned with the words naming its object. Measured here: an image-level loss (max over patches,
+   as FILIP) learned colour but not shape in 600 steps (balanced accuracy 0.59 on shape-only texts), and
+   the LLaVA stage on those features stayed at 35 % held-out.
 2. **LLaVA**: vision tower frozen; projector and LLM trained on multi-turn question–answer sequences (the
    first turn in exactly the evaluation prompt), loss on answer tokens only, no token dropout, so pruning
    is out of distribution for the demo model as it is for real ones.
@@ -44,6 +45,7 @@ from rediprune.demo import weights_dir
 from rediprune.demo.build import build_clip, build_llava, build_video_llava, image_processor
 from rediprune.demo.world import (
     COLORS,
+    GRID,
     QUESTION_TYPES,
     SHAPES,
     TRAIN,
@@ -74,23 +76,45 @@ CLIP_TEXTS: list[tuple[str, str | None, str | None]] = (
 
 # ----------------------------------------------------------------------------- stage 1: CLIP
 def _clip_labels(objects_per_image: list[list[dict]]) -> torch.Tensor:
-    rows = []
-    for objects in objects_per_image:
-        rows.append([
-            float(any((s is None or o["shape"] == s) and (c is None or o["color"] == c) for o in objects))
-            for _, s, c in CLIP_TEXTS
-        ])
-    return torch.tensor(rows)
+    """(B, P, T) targets: patch p of image b shows an object that text t names (one object per patch)."""
+    labels = torch.zeros(len(objects_per_image), GRID * GRID, len(CLIP_TEXTS))
+    for b, objects in enumerate(objects_per_image):
+        for o in objects:
+            labels[b, int(o["cell"])] = torch.tensor(
+                [float((s is None or o["shape"] == s) and (c is None or o["color"] == c)) for _, s, c in CLIP_TEXTS]
+            )
+    return labels
 
 
 def clip_pair_logits(clip, pixels: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-    """(B, T) image–text scores: max over patches of cosine(patch embedding, text embedding), scaled."""
+    """(B, P, T) patch–text scores: cosine(patch embedding, text embedding) times CLIP's logit scale."""
     patches = clip.vision_model(pixel_values=pixels).last_hidden_state[:, 1:]
     patches = F.normalize(clip.visual_projection(clip.vision_model.post_layernorm(patches)), dim=-1)
     text = clip.text_model(input_ids=text_ids, attention_mask=text_mask).pooler_output
     text = F.normalize(clip.text_projection(text), dim=-1)
-    sims = torch.einsum("bpe,te->bpt", patches, text).amax(dim=1)
-    return sims * clip.logit_scale.exp()
+    return torch.einsum("bpe,te->bpt", patches, text) * clip.logit_scale.exp()
+
+
+# groups of CLIP_TEXTS among which exactly one names a given object (softmax contrast within a group)
+TEXT_GROUPS = (
+    slice(0, len(SHAPES)),
+    slice(len(SHAPES), len(SHAPES) + len(COLORS)),
+    slice(len(SHAPES) + len(COLORS), len(SHAPES) + 2 * len(COLORS)),
+    slice(len(SHAPES) + 2 * len(COLORS), len(CLIP_TEXTS)),
+)
+
+
+def clip_loss(logits: torch.Tensor, bias: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Sigmoid loss on every (patch, text) pair (SigLIP's) plus CLIP's softmax contrast, per object patch,
+    among the texts of each group (the patch's own shape among the four shapes, …): the softmax term gives
+    shape, a few pixels' difference, a strong gradient; the sigmoid term keeps background patches away
+    from every text."""
+    loss = F.binary_cross_entropy_with_logits(logits + bias, labels)
+    objects = labels.amax(dim=2) > 0  # (B, P) patches showing an object
+    flat_logits, flat_labels = logits[objects], labels[objects]  # (N, T)
+    for group in TEXT_GROUPS:
+        loss = loss + F.cross_entropy(flat_logits[:, group], flat_labels[:, group].argmax(dim=1)) / len(TEXT_GROUPS)
+    return loss
 
 
 def _clip_batch(step: int, batch: int, stream: int, processor) -> tuple[torch.Tensor, list[list[dict]]]:
@@ -116,8 +140,8 @@ def train_clip(clip, tokenizer, processor, steps: int, batch: int, lr: float) ->
     bar = tqdm(range(steps), desc="clip", unit="step", mininterval=5)
     for step in bar:
         pixels, objects = _clip_batch(step, batch, TRAIN, processor)
-        logits = clip_pair_logits(clip, pixels, ids, mask) + bias
-        loss = F.binary_cross_entropy_with_logits(logits, _clip_labels(objects))
+        logits = clip_pair_logits(clip, pixels, ids, mask)
+        loss = clip_loss(logits, bias, _clip_labels(objects))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -125,10 +149,12 @@ def train_clip(clip, tokenizer, processor, steps: int, batch: int, lr: float) ->
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     clip.eval()
     with torch.no_grad():
-        pixels, objects = _clip_batch(0, 256, VALID, processor)
+        pixels, objects = _clip_batch(0, 128, VALID, processor)
         logits = clip_pair_logits(clip, pixels, ids, mask) + bias
-        acc = float(((logits > 0).float() == _clip_labels(objects)).float().mean())
-    return {"steps": steps, "pair_accuracy": round(acc, 4)}
+        labels = _clip_labels(objects)
+        hit = (logits > 0).float() == labels
+        balanced = 0.5 * (hit[labels == 1].float().mean() + hit[labels == 0].float().mean())
+    return {"steps": steps, "patch_text_balanced_accuracy": round(float(balanced), 4)}
 
 
 def _right(row: torch.Tensor, mask: torch.Tensor, pad: int) -> torch.Tensor:

@@ -71,7 +71,7 @@ def _background(seed: int) -> np.ndarray:
     return np.clip(level + stripes[..., None] + noise + tint, 0, 255).astype(np.uint8)
 
 
-def _draw(draw: ImageDraw.ImageDraw, shape: str, color: str, cx: float, cy: float, r: float = 4.5) -> None:
+def _draw(draw: ImageDraw.ImageDraw, shape: str, color: str, cx: float, cy: float, r: float = 5.0) -> None:
     fill = COLORS[color]
     if shape == "circle":
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
