@@ -56,8 +56,8 @@ def test_benchmark_is_balanced_and_answerable():
             assert color in colors and shape in shapes and (shape, color) not in zip(shapes, colors)
     # each type's answers are balanced
     color_answers = Counter(d["answer"] for d in docs if d["type"] == "color")
-    assert set(color_answers) == set(COLORS) and len(set(color_answers.values())) == 1
-    assert Counter(d["answer"] for d in docs if d["type"] == "exist") == {"yes": 60, "no": 60}
+    assert set(color_answers) == set(COLORS) and max(color_answers.values()) - min(color_answers.values()) <= 1
+    assert Counter(d["answer"] for d in docs if d["type"] == "exist") == {"yes": 50, "no": 50}
 
 
 def test_scenes_are_seeded_and_streams_differ():

@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llava-lr", type=float, default=2e-3)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--turns", type=int, default=4, help="question–answer turns per training picture")
-    parser.add_argument("--heldout", type=int, default=600, help="held-out benchmark questions scored at the end")
+    parser.add_argument("--heldout", type=int, default=500, help="held-out benchmark questions scored at the end")
     parser.add_argument("--clip-from", type=Path, default=None, help="video: the image model's clip/ folder")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -349,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         clip = build_clip()
         record["clip"] = train_clip(clip, clip_tokenizer, processor, args.clip_steps, args.batch, args.clip_lr)
         record["clip"]["seconds"] = round(time.perf_counter() - start, 1)
+        _save(clip, clip_tokenizer, processor, out / "clip")  # usable (video model) while the LLaVA stage runs
         model = build_llava(clip)
         sequences = Sequences(tokenizer, "<image>", model.config.image_seq_length)
         sample, pixel_key, stream = _image_sample, "pixel_values", TRAIN
@@ -372,8 +373,6 @@ def main(argv: list[str] | None = None) -> int:
     record["heldout"]["questions"] = len(docs)
     record["seconds"] = round(time.perf_counter() - start, 1)
     _save(model, tokenizer, processor, out / "llava")
-    if args.model == "image":
-        _save(clip, clip_tokenizer, processor, out / "clip")
     path = write_manifest(out, record)
     print(json.dumps({k: record[k] for k in ("heldout", "seconds", "bytes")}, indent=None))
     print(f"wrote {path}")

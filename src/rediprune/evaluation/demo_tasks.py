@@ -20,7 +20,7 @@ from rediprune.demo.world import benchmark_docs, render_frames, render_scene, vi
 from rediprune.evaluation.tiny_data import normalize_answer
 
 TASKS = Path(__file__).resolve().parent / "tasks"
-IMAGE_DOCS, VIDEO_DOCS = 600, 300
+IMAGE_DOCS, VIDEO_DOCS = 500, 300
 
 
 def doc_to_visual_image(doc: dict) -> list:
