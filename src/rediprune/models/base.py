@@ -327,7 +327,12 @@ class BackboneAdapter:
             stats = [self._stats(batch, b, 0, 0.0, 0.0) for b in range(len(batch))]
             return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}, stats
         pruner = self._pruner
-        need_clip = Need.CLIP_RELEVANCE in pruner.requires
+        settings = self.settings
+        # query.source=clip_text: the query-based pruner gets CLIP text-patch cosines as its relevance
+        clip_query = (
+            Need.QUERY in pruner.requires and settings.query_source == "clip_text" and settings.query_strategy != "none"
+        )
+        need_clip = Need.CLIP_RELEVANCE in pruner.requires or clip_query
         layers = tuple(dict.fromkeys(self.feature_layers + ((-1,) if need_clip else ())))
         # one tower pass serves both; the processor's float32 pixels, so cache keys are the same as encode()'s
         states = self._tower_states(batch.pixel_values, batch.modality, layers)
@@ -337,7 +342,9 @@ class BackboneAdapter:
 
         start = _now(self.device)
         query = relevance = None
-        if Need.QUERY in pruner.requires:
+        if clip_query:
+            relevance = -self._clip_relevance(batch, states[-1])  # cosines: the minus is CDPruner's
+        elif Need.QUERY in pruner.requires:
             query = build_queries(
                 batch.input_ids,
                 batch.attention_mask,
@@ -346,7 +353,7 @@ class BackboneAdapter:
                 self.settings.query_strategy,
                 self.settings.query_max_tokens,
             )
-        if need_clip:
+        if Need.CLIP_RELEVANCE in pruner.requires:
             relevance = self._clip_relevance(batch, states[-1])
         query_seconds = (_now(self.device) - start) / len(batch)  # each sample's share of the batch
 
