@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import pin_tiny
 
 from rediprune.sweep.naming import wandb_id
 from rediprune.sweep.store import read_rows
@@ -43,7 +44,7 @@ def head(paths):
 
 
 def _cmd(paths, sweep_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "src/sweep.py", "-m", *args, f"hydra.sweep.dir={sweep_dir}",
+    return [sys.executable, "src/sweep.py", "-m", *pin_tiny(args), f"hydra.sweep.dir={sweep_dir}",
             f"cache_dir={paths['cache']}", f"hf_home={paths['hf_home']}"]
 
 

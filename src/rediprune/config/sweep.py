@@ -106,6 +106,10 @@ class SearchConfig:
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 3
+    # A trial whose pruned LLM input for a sample equals one a worker already generated for (same
+    # model, prompt, pixels, kept tokens per frame, generation settings) reuses that answer instead
+    # of generating; selection, token counts, TFLOPs and timing still run per trial. false: always generate.
+    reuse_answers: bool = True
 
     def __post_init__(self) -> None:
         if self.heartbeat_interval < 1:

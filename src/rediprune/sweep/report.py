@@ -130,6 +130,8 @@ def summary_text(s: dict[str, Any]) -> str:
         f"model loads: {s['model_loads']} on {s['workers']} workers · feature cache: {s['cache_hits']} hits, "
         f"{s['cache_misses']} misses ({s['cache_disk_hits']} read from {s['cache_dir']})",
     ]
+    if s.get("answers_reused") is not None:  # search.reuse_answers: answers reused / generated
+        lines.append(f"answers: {s['answers_reused']} reused, {s.get('answers_generated', 0)} generated")
     best = s.get("best")
     if best:
         lines.append(f"best {s['objective']}={_fmt(best.get(s['objective']))} at {_params(best)} "
