@@ -11,7 +11,9 @@ and, for the paper's TFLOPs, "TFLOPs (ratio to unpruned, %)" — the front is co
 for one backbone and task orders points exactly as this ratio does. Points are labelled by the values that
 vary across the sweep (r, α, …). The unpruned model's accuracy (rows with pruner ``none``) is a dashed
 reference line; a sweep without such a row says so on the plot. The HTML embeds plotly.js (about 4.8 MB)
-so it opens without network; hovering a point shows its hyperparameters and job number.
+so it opens without network; hovering a point shows its hyperparameters and job number. ``intervals``
+(config hash → (low, high), from ``rediprune.reports.trial_intervals``: the bootstrap intervals of the
+paper tables) draws each trial's interval of the objective as an error bar.
 """
 from __future__ import annotations
 
@@ -88,6 +90,16 @@ def varying_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
     return keys or ["ratio", "alpha"]
 
 
+def _yerr(rows: Sequence[dict[str, Any]], ys: Sequence[float], intervals: dict[str, Any] | None) -> list[list[float]]:
+    """[below, above] error-bar lengths of the plotted rows (0 where a row has no interval)."""
+    below, above = [], []
+    for row, y in zip(rows, ys):
+        low, high = (intervals or {}).get(str(row.get("hash")), (y, y))
+        below.append(max(y - low, 0.0))
+        above.append(max(high - y, 0.0))
+    return [below, above]
+
+
 def write_png(
     rows: Sequence[dict[str, Any]],
     front: Sequence[dict[str, Any]],
@@ -96,6 +108,7 @@ def write_png(
     objective: str,
     cost: str,
     title: str,
+    intervals: dict[str, Any] | None = None,
 ) -> Path:
     import matplotlib
 
@@ -107,6 +120,10 @@ def write_png(
     xs, ys, kept = _xy(ok, objective, cost)
     varying = varying_keys(kept)
     ax.scatter(xs, ys, s=22, color="0.6", label=f"trials ({len(xs)})", zorder=2)
+    bars = _yerr(kept, ys, intervals)
+    if intervals:
+        ax.errorbar(xs, ys, yerr=bars, fmt="none", ecolor="0.55", elinewidth=0.8, capsize=2, zorder=1,
+                    label="95 % bootstrap interval")
     fx, fy, front_rows = _xy(front, objective, cost)
     if fx:
         ax.step(fx, fy, where="post", color="tab:red", linewidth=1.2, zorder=3)
@@ -124,7 +141,8 @@ def write_png(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if ys:  # a flat sweep still gets a readable y range around its values
-        lo, hi = min(ys + ([ref] if ref is not None else [])), max(ys + ([ref] if ref is not None else []))
+        ends = [y - b for y, b in zip(ys, bars[0])] + [y + a for y, a in zip(ys, bars[1])]
+        lo, hi = min(ends + ([ref] if ref is not None else [])), max(ends + ([ref] if ref is not None else []))
         pad = max(0.05 * (hi - lo), 0.02)
         ax.set_ylim(lo - pad, hi + pad)
     ax.set_title(title, fontsize=10)
@@ -145,8 +163,15 @@ def write_html(
     objective: str,
     cost: str,
     title: str,
+    intervals: dict[str, Any] | None = None,
 ) -> Path:
     import plotly.graph_objects as go
+
+    def error_y(subset: Sequence[dict[str, Any]], ys: Sequence[float]) -> Any:
+        if not intervals:
+            return None
+        below, above = _yerr(subset, ys, intervals)
+        return dict(type="data", symmetric=False, array=above, arrayminus=below, thickness=1, width=3)
 
     def hover(subset: Sequence[dict[str, Any]]) -> list[str]:
         return ["<br>".join(f"{k}={r.get(k)}" for k in HOVER_KEYS if k in r) for r in subset]
@@ -158,11 +183,13 @@ def write_html(
     xs, ys, kept = _xy(ok, objective, cost)
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text" if len(every) <= MAX_LABELLED else "markers",
                              name="trials", marker=dict(color="grey", size=8), text=[point_label(r, varying) for r in kept],
-                             textposition="top right", hovertext=hover(kept), hoverinfo="text+x+y"))
+                             textposition="top right", hovertext=hover(kept), hoverinfo="text+x+y",
+                             error_y=error_y(kept, ys)))
     fx, fy, front_rows = _xy(front, objective, cost)
     fig.add_trace(go.Scatter(x=fx, y=fy, mode="lines+markers+text", name="Pareto front", line_shape="hv",
                              marker=dict(color="crimson", size=10), text=[point_label(r, varying) for r in front_rows],
-                             textposition="top right", hovertext=hover(front_rows), hoverinfo="text+x+y"))
+                             textposition="top right", hovertext=hover(front_rows), hoverinfo="text+x+y",
+                             error_y=error_y(front_rows, fy)))
     ref = reference(rows, objective)
     if ref is not None:
         fig.add_hline(y=ref, line_dash="dash", line_color="royalblue", annotation_text=f"unpruned ({ref:.3g})")

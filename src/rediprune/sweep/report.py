@@ -94,8 +94,13 @@ def write_reports(
     write_text_atomic(folder / "pareto.json", json.dumps(list(front), indent=2, default=str))
     paths["pareto"] = folder / "pareto.json"
     if any(r.get("status", "ok") == "ok" for r in rows):
-        paths["png"] = write_png(rows, front, folder / "pareto.png", objective=objective, cost=cost, title=title)
-        paths["html"] = write_html(rows, front, folder / "pareto.html", objective=objective, cost=cost, title=title)
+        from rediprune.reports import trial_intervals
+
+        bars = trial_intervals(folder, rows, objective)  # the paper tables' bootstrap intervals, as error bars
+        paths["png"] = write_png(rows, front, folder / "pareto.png", objective=objective, cost=cost, title=title,
+                                 intervals=bars)
+        paths["html"] = write_html(rows, front, folder / "pareto.html", objective=objective, cost=cost, title=title,
+                                   intervals=bars)
     return paths
 
 
