@@ -60,6 +60,9 @@ class RunConfig:
         from rediprune.pruning.validation import check_params
 
         check_params(self.ratio, self.alpha, self.tau, self.M, self.beta, self.pruner.prefilter.value)
+        for key, seed in (("seed", self.seed), ("pruner.seed", self.pruner.seed)):
+            if not 0 <= seed < 2**32:  # numpy's and torch's seed range
+                raise ValueError(f"{key}={seed!r} is not allowed; expected an integer in [0, 2**32 - 1]")
 
 
 def register_configs() -> None:

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from rediprune.sweep.dispatch import Job, RaySession, WorkerPool, WorkersUnavailable
 from rediprune.sweep.naming import config_hash
+from rediprune.sweep.preflight import check_sweep, check_task
 from rediprune.sweep.store import ResultStore, write_text_atomic
 from rediprune.sweep.trial import describe
 from rediprune.sweep.workers import adapter_key
@@ -121,6 +122,10 @@ class SweepDriver:
         self.run = check(task_part(config), "config")  # search/launch/wandb before anything starts
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).expanduser().resolve()
         self.name = self.sweep_dir.name
+        try:  # what only this machine can tell: folder, storage driver, CPUs, Ray address
+            check_sweep(self.run, self.sweep_dir)
+        except ValueError as exc:
+            config_error(str(exc))
         self.objective = self.run.search.objective
         self.cost = self.run.search.cost
         self.store: ResultStore | None = None
@@ -206,6 +211,10 @@ class SweepDriver:
                     job_cfg[key] = str(Path(str(job_cfg[key])).expanduser().resolve())
         task = task_part(job_cfg)
         run = check(task, where)
+        try:
+            check_task(run)  # lmms-eval's task index, before any worker loads a model
+        except ValueError as exc:
+            config_error(f"{where}: {exc}")
         container = OmegaConf.to_container(task, resolve=True)
         assert isinstance(container, dict)
         return Job(num=num, overrides=list(overrides), config=job_cfg, hash=config_hash(container),
