@@ -110,12 +110,50 @@ def test_divprune_budget_is_over_the_whole_sample():
 # ------------------------------------------------------------------------------------- CDPruner
 
 
-def _kernel(x: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
-    """Conditional DPP kernel of one frame in float64, with plain min-max relevance (no eps)."""
-    xn = torch.nn.functional.normalize(x.double(), dim=-1)
+def _original_normalisation(rel: torch.Tensor) -> torch.Tensor:
+    """The original's min-max over every token of the sample it is given, 1e-6 in the numerator."""
     r = rel.double()
-    q = (r - r.min()) / (r.max() - r.min())
+    return (r - r.min() + 1e-6) / (r.max() - r.min())
+
+
+def _kernel(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Conditional DPP kernel diag(q)·S·diag(q) of one frame in float64 (q already normalised)."""
+    xn = torch.nn.functional.normalize(x.double(), dim=-1)
+    q = q.double()
     return q[:, None] * (xn @ xn.T) * q[None, :]
+
+
+def _original_cdpruner(x: torch.Tensor, rel: torch.Tensor, k: int) -> tuple[list[list[int]], float]:
+    """CDPruner's published algorithm for one sample, written out literally and slowly in float64.
+
+    The sample's frames are the rows of the original's batch: features normalised, similarity per frame,
+    relevance min-max normalised over all frames at once ((r − min + 1e-6) / (max − min)), kernel
+    q_i·S_ij·q_j, then per frame the greedy MAP loop with incremental Cholesky rows (Chen et al. 2018):
+    pick argmax of the residual gains, new row e = (K[j] − Σ_t c_t[j]·c_t) / √d²_j, d² −= e², d²_j = −∞.
+    Also returns the smallest gap between the best and the runner-up gain over all steps, so a test
+    can check that fp32 rounding cannot flip a pick.
+    """
+    q = _original_normalisation(rel)
+    picks, gap = [], float("inf")
+    for f in range(x.shape[0]):
+        kernel = _kernel(x[f], q[f])
+        d2 = kernel.diagonal().clone()
+        rows: list[torch.Tensor] = []
+        chosen: list[int] = []
+        for _ in range(k):
+            ranked = d2.sort(descending=True).values
+            gap = min(gap, float(ranked[0] - ranked[1]))
+            j = int(d2.argmax())
+            chosen.append(j)
+            e = kernel[j].clone()
+            for c in rows:
+                e -= c[j] * c
+            e /= d2[j].sqrt()
+            rows.append(e)
+            d2 -= e * e
+            d2[j] = float("-inf")
+        picks.append(sorted(chosen))
+    return picks, gap
 
 
 def _greedy_logdet(kernel: torch.Tensor, k: int) -> tuple[list[int], list[float]]:
@@ -139,49 +177,104 @@ def _greedy_logdet(kernel: torch.Tensor, k: int) -> tuple[list[int], list[float]
     return sorted(chosen), gaps
 
 
+def _sample(seed: int, frames: int, length: int = 24, width: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    # frames differ in their relevance range, so per-frame and whole-sample normalisation differ
+    scale = torch.rand(frames, 1, generator=gen) * 3 + 0.2
+    return torch.randn(frames, length, width, generator=gen), torch.randn(frames, length, generator=gen) * scale
+
+
+def _rows(mask: torch.Tensor) -> list[list[int]]:
+    return [torch.nonzero(m).squeeze(1).tolist() for m in mask]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_cdpruner_greedy_map_equals_greedy_logdet(seed):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(3, 12, 16, generator=gen)
     rel = torch.randn(3, 12, generator=gen)
-    got = conditional_dpp_select(x, normalize_relevance(rel), 5)
+    q = normalize_relevance(rel)
+    got = conditional_dpp_select(x, q, 5)
     for f in range(3):
-        expected, gaps = _greedy_logdet(_kernel(x[f], rel[f]), 5)
+        expected, gaps = _greedy_logdet(_kernel(x[f], q[f]), 5)
         assert min(gaps) > 1e-4  # no near-tie, so fp32 vs fp64 cannot flip a pick
         assert got[f].tolist() == expected
     mask = get_pruner("cdpruner").keep_mask(x, PruneParams(ratio=5 / 12), relevance=rel)
-    assert [torch.nonzero(m).squeeze(1).tolist() for m in mask] == got.tolist()
+    assert _rows(mask) == got.tolist()
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_cdpruner_k1_is_the_exhaustive_best_singleton(seed):
     gen = torch.Generator().manual_seed(seed)
     x, rel = torch.randn(2, 12, 16, generator=gen), torch.randn(2, 12, generator=gen)
-    got = conditional_dpp_select(x, normalize_relevance(rel), 1)
+    q = normalize_relevance(rel)
+    got = conditional_dpp_select(x, q, 1)
     for f in range(2):
-        kernel = _kernel(x[f], rel[f])
+        kernel = _kernel(x[f], q[f])
         best = max(itertools.combinations(range(12), 1), key=lambda s: float(torch.det(kernel[list(s)][:, list(s)])))
         assert got[f].tolist() == list(best)
 
 
-def test_cdpruner_frames_are_independent():
-    gen = torch.Generator().manual_seed(7)
-    x, rel = torch.randn(4, 30, 8, generator=gen), torch.randn(4, 30, generator=gen)
-    batched = get_pruner("cdpruner").keep_mask(x, PruneParams(ratio=0.2), relevance=rel)
-    for f in range(4):
-        alone = get_pruner("cdpruner").keep_mask(x[f : f + 1], PruneParams(ratio=0.2), relevance=rel[f : f + 1])
-        assert torch.equal(batched[f : f + 1], alone)
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("frames,ratio", [(1, 0.25), (3, 0.25), (4, 0.1)])
+def test_cdpruner_matches_the_original_on_multi_frame_samples(seed, frames, ratio):
+    x, rel = _sample(seed, frames)
+    k = keep_count(ratio, 24)
+    expected, gap = _original_cdpruner(x, rel, k)
+    assert gap > 1e-5  # no near-tie: fp32 here vs fp64 there cannot flip a pick
+    mask = get_pruner("cdpruner").keep_mask(x, PruneParams(ratio=ratio), relevance=rel)
+    assert _rows(mask) == expected
 
 
-def test_cdpruner_relevance_is_min_max_normalised_per_frame():
-    # a different positive affine map per frame leaves every frame's choice unchanged
-    gen = torch.Generator().manual_seed(8)
-    x, rel = torch.randn(3, 24, 8, generator=gen), torch.randn(3, 24, generator=gen)
-    scaled = rel * torch.tensor([[1.0], [10.0], [0.1]]) + torch.tensor([[0.0], [5.0], [-3.0]])
+def test_cdpruner_normalises_over_the_whole_sample_not_per_frame():
+    """The original's min/max run over all frames of the sample; per frame would change choices."""
+    differ = 0
+    for seed in range(8):
+        x, rel = _sample(seed, 4)
+        whole = conditional_dpp_select(x, normalize_relevance(rel), 6)
+        per_frame = conditional_dpp_select(x, torch.cat([normalize_relevance(r[None]) for r in rel]), 6)
+        differ += int((whole != per_frame).any(dim=1).sum())
+    assert differ >= 4  # the distinction is live on these inputs (the issue saw 49 of 192 frames)
+
+
+def test_cdpruner_mixed_batch_equals_each_sample_alone_and_the_original():
     pruner, params = get_pruner("cdpruner"), PruneParams(ratio=0.25)
-    assert torch.equal(pruner.keep_mask(x, params, relevance=rel), pruner.keep_mask(x, params, relevance=scaled))
-    norm = normalize_relevance(scaled)
-    assert torch.allclose(norm.amin(dim=1), torch.zeros(3)) and torch.allclose(norm.amax(dim=1), torch.ones(3))
+    samples = [_sample(20 + i, frames) for i, frames in enumerate((2, 1, 3, 2))]
+    k = keep_count(0.25, 24)
+    alone = []
+    for x, rel in samples:
+        alone.append(pruner.keep_mask(x, params, relevance=rel))
+        expected, gap = _original_cdpruner(x, rel, k)
+        assert gap > 1e-5 and _rows(alone[-1]) == expected
+    for batch in ([0, 1, 2, 3], [3, 1], [2, 0, 2], [1]):
+        counts = [samples[b][0].shape[0] for b in batch]
+        feats = torch.cat([samples[b][0] for b in batch])
+        rel = torch.cat([samples[b][1] for b in batch])
+        masks = pruner.keep_mask(feats, params, relevance=rel, frames_per_sample=counts).split(counts)
+        for b, mask in zip(batch, masks):
+            assert torch.equal(mask, alone[b]), (batch, b)
+    # an empty (text-only) sample in the counts is allowed; counts that do not cover the rows are not
+    x, rel = samples[0]
+    assert torch.equal(pruner.keep_mask(x, params, relevance=rel, frames_per_sample=[0, 2, 0]), alone[0])
+    with pytest.raises(ValueError, match=r"^frames_per_sample=\[1, 2\] is not allowed"):
+        pruner.keep_mask(x, params, relevance=rel, frames_per_sample=[1, 2])
+
+
+def test_normalize_relevance_is_the_originals_formula():
+    gen = torch.Generator().manual_seed(8)
+    rel = torch.randn(3, 24, generator=gen) * torch.tensor([[1.0], [10.0], [0.1]])
+    got = normalize_relevance(rel)
+    span = float(rel.max() - rel.min())
+    assert torch.allclose(got.double(), _original_normalisation(rel), rtol=1e-6, atol=1e-7)
+    # one min and one max for the whole sample; the 1e-6 lifts the minimum off zero
+    assert float(got.min()) == pytest.approx(1e-6 / span, rel=1e-3) and float(got.max()) == pytest.approx(1.0)
+    assert float(got[2].max()) < 0.5  # the low-range frame is not stretched to [0, 1] on its own
+    two = normalize_relevance(rel, [1, 2])  # per sample: each sample spans its own range
+    assert torch.allclose(two[:1], normalize_relevance(rel[:1])) and torch.allclose(two[1:], normalize_relevance(rel[1:]))
+    # a shift of the whole sample leaves the choice unchanged
+    x = torch.randn(3, 24, 8, generator=gen)
+    pruner, params = get_pruner("cdpruner"), PruneParams(ratio=0.25)
+    assert torch.equal(pruner.keep_mask(x, params, relevance=rel), pruner.keep_mask(x, params, relevance=rel + 5.0))
 
 
 def test_cdpruner_relevance_changes_the_choice():
@@ -209,7 +302,7 @@ def test_cdpruner_rank_deficient_kernel_still_keeps_k_distinct_tokens():
     for f in range(2):
         assert len(set(idx[f].tolist())) == 6
         assert idx[f].tolist() == sorted(idx[f].tolist())
-        expected, _ = _greedy_logdet(_kernel(x[f], rel[f]), 2)
+        expected, _ = _greedy_logdet(_kernel(x[f], normalize_relevance(rel)[f]), 2)
         assert set(expected) <= set(idx[f].tolist())
 
 

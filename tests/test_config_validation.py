@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import pin_tiny
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +54,7 @@ def _run(case: tuple[int, list[str]], root: Path) -> subprocess.CompletedProcess
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env["HOME"] = str(root / "home")  # no ~/.netrc: wandb=online must find no key
     args = [a.replace("{conf}", str(root / "conf")) for a in args]
-    cmd = [sys.executable, "src/sweep.py", "-m", *args, f"hydra.sweep.dir={root / str(index)}"]
+    cmd = [sys.executable, "src/sweep.py", "-m", *pin_tiny(args), f"hydra.sweep.dir={root / str(index)}"]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
 
 

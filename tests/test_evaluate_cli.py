@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import pin_tiny
 
 SCRIPT = Path(__file__).resolve().parents[1] / "src" / "evaluate.py"
 
@@ -15,7 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "src" / "evaluate.py"
 def _evaluate(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "HF_HOME"}
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *overrides], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, str(SCRIPT), *pin_tiny(overrides)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
 
 

@@ -332,6 +332,20 @@ def test_cdpruner_runs_after_projection_with_clip_relevance(adapter):
     assert not torch.allclose(rows[0], rows[1])
 
 
+def test_cdpruner_keeps_the_same_tokens_alone_and_in_a_batch(adapter):
+    """CDPruner normalises relevance over each sample's frames, never over the whole batch's."""
+    family = adapter.family
+    adapter.configure(settings("cdpruner", ratio=0.25))
+    questions, visuals = [Q1, Q2, Q1], [video(family, 0), video(family, 40), video(family, 80)]
+    with LLMSpy(adapter) as spy:
+        adapter.prefill(adapter.prepare(questions, visuals))
+    together = [spy.embeds[0][b][visual_mask(adapter, spy.ids[0])[b]] for b in range(3)]
+    for b in range(3):
+        with LLMSpy(adapter) as alone:
+            adapter.prefill(adapter.prepare([questions[b]], [visuals[b]]))
+        assert torch.allclose(alone.embeds[0][0][visual_mask(adapter, alone.ids[0])[0]], together[b], atol=1e-5)
+
+
 def test_rediprune_can_be_placed_after_projection(adapters):
     adapter = adapters["llava"]
     adapter.configure(PruningSettings(params=PruneParams(ratio=0.25), placement="post_projection"))

@@ -132,6 +132,39 @@ def test_batched_rows_equal_single_frame_calls():
             assert torch.equal(batched[b], rediprune_select(feats[b], query, 0.2, 0.7, tau))
 
 
+def _near_duplicates(seed: int, frames: int, length: int, width: int = 1024) -> torch.Tensor:
+    """Frames built from 6 prototype tokens plus 1e-6 noise: every choice is decided by rounding."""
+    gen = torch.Generator().manual_seed(seed)
+    protos = torch.randn(6, width, generator=gen)
+    picks = torch.randint(0, 6, (frames, length), generator=gen)
+    return protos[picks] + 1e-6 * torch.randn(frames, length, width, generator=gen)
+
+
+@pytest.mark.parametrize("length", [64, 257])  # 257: Video-LLaVA's odd frame length (BLAS tail rows)
+@pytest.mark.parametrize("tau", [0.0, 0.05])
+def test_selection_does_not_depend_on_the_batch(length, tau):
+    """A sample keeps the same tokens alone, in any batch, at any position, with any batch size.
+
+    The adapter calls the pruner with one sample and a shared (Dq,) query when batch_size is 1 and with
+    all samples' frames and per-frame (F, Dq) query rows otherwise; on near-duplicate tokens the two
+    used to round relevance differently and flip picks.
+    """
+    pruner, params = get_pruner("rediprune"), PruneParams(ratio=0.25, alpha=0.5, tau=tau)
+    samples = [_near_duplicates(seed, frames, length) for seed, frames in enumerate((2, 1, 3, 2))]
+    gen = torch.Generator().manual_seed(99)
+    queries = [torch.randn(4096, generator=gen) for _ in samples]
+    alone = [pruner.keep_mask(x, params, query=q) for x, q in zip(samples, queries)]
+    for batch in ([0, 1], [1, 0, 2], [3, 2, 1, 0], [2, 3], [1, 1]):
+        feats = torch.cat([samples[b] for b in batch])
+        rows = torch.cat([queries[b].expand(samples[b].shape[0], -1) for b in batch])
+        masks = pruner.keep_mask(feats, params, query=rows).split([samples[b].shape[0] for b in batch])
+        for b, mask in zip(batch, masks):
+            assert torch.equal(mask, alone[b]), (batch, b)
+    for x, q, mask in zip(samples, queries, alone):  # a frame alone, too
+        for f in range(x.shape[0]):
+            assert torch.equal(pruner.keep_mask(x[f : f + 1], params, query=q), mask[f : f + 1])
+
+
 def test_very_large_alpha_is_top_k_relevance():
     feats = _frames(2, 3, 64)
     query = torch.randn(16, generator=torch.Generator().manual_seed(2))

@@ -46,6 +46,10 @@ class GridSweeper(BasicSweeper):
         with driver.stopping_on_error():
             # Check every job's config before the first one is dispatched.
             jobs = [driver.prepare(list(job_overrides), num) for num, job_overrides in enumerate(grid)]
+            from rediprune.sweep.inert import inert_notes
+
+            for line in inert_notes([{**job.describe, "prefilter": job.config.pruner.prefilter} for job in jobs]):
+                print(line, flush=True)  # a swept hyperparameter that has no effect under these settings
             returns = [driver.run_jobs(jobs)]
         code = driver.finish()
         if code:

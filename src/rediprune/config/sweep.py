@@ -88,6 +88,8 @@ class SearchConfig:
     # from the search kind and the command's overrides, so rerunning the same command resumes it.
     name: Optional[str] = None
     skip_finished: bool = True  # rerun: skip trials whose config hash already finished in this sweep
+    # paper-table layouts (conf/report/layout/<name>.yaml) written to <sweep folder>/reports at the end
+    report: List[str] = field(default_factory=list)
     objective: str = "primary_metric"  # result key to maximise (higher is better)
     cost: str = "tflops"  # result key to minimise
     # Optuna (kind=pareto)
@@ -104,6 +106,10 @@ class SearchConfig:
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 3
+    # A trial whose pruned LLM input for a sample equals one a worker already generated for (same
+    # model, prompt, pixels, kept tokens per frame, generation settings) reuses that answer instead
+    # of generating; selection, token counts, TFLOPs and timing still run per trial. false: always generate.
+    reuse_answers: bool = True
 
     def __post_init__(self) -> None:
         if self.heartbeat_interval < 1:

@@ -147,15 +147,18 @@ def measure_timing(
 
 @contextlib.contextmanager
 def without_feature_cache(adapter: Any) -> Iterator[None]:
-    """Measure the whole pipeline: cached encoder features would skip the vision tower."""
-    cache = getattr(adapter, "feature_cache", None)
-    if cache is not None:
-        adapter.feature_cache = None
+    """Measure the whole pipeline: cached encoder features would skip the vision tower, and reused
+    answers (``adapter.answer_cache``) the LLM, so both are off while timing."""
+    saved = {name: getattr(adapter, name, None) for name in ("feature_cache", "answer_cache")}
+    for name, cache in saved.items():
+        if cache is not None:
+            setattr(adapter, name, None)
     try:
         yield
     finally:
-        if cache is not None:
-            adapter.feature_cache = cache
+        for name, cache in saved.items():
+            if cache is not None:
+                setattr(adapter, name, cache)
 
 
 @contextlib.contextmanager

@@ -78,6 +78,9 @@ class BackboneAdapter:
         self.checkpoint = checkpoint
         self.prune_position = prune_position
         self.feature_cache: MutableMapping[str, torch.Tensor] | None = None
+        # answer reuse (see generate): key → generated ids (float64); None = always generate
+        self.answer_cache: MutableMapping[str, torch.Tensor] | None = None
+        self.answer_stats = {"reused": 0, "generated": 0}
         self.last_stats: list[SampleStats] = []
         self._clip_loader = clip_loader
         self._clip: ClipScorer | None = None
@@ -320,10 +323,16 @@ class BackboneAdapter:
         """Pruned model inputs (input_ids, attention_mask, mm_encoder_outputs) and per-sample stats."""
         length = batch.tokens_per_frame
         if batch.pixel_values is None:
+            self._last_masks = [torch.zeros(0, 0, dtype=torch.bool)] * len(batch)
             stats = [self._stats(batch, b, 0, 0.0, 0.0) for b in range(len(batch))]
             return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}, stats
         pruner = self._pruner
-        need_clip = Need.CLIP_RELEVANCE in pruner.requires
+        settings = self.settings
+        # query.source=clip_text: the query-based pruner gets CLIP text-patch cosines as its relevance
+        clip_query = (
+            Need.QUERY in pruner.requires and settings.query_source == "clip_text" and settings.query_strategy != "none"
+        )
+        need_clip = Need.CLIP_RELEVANCE in pruner.requires or clip_query
         layers = tuple(dict.fromkeys(self.feature_layers + ((-1,) if need_clip else ())))
         # one tower pass serves both; the processor's float32 pixels, so cache keys are the same as encode()'s
         states = self._tower_states(batch.pixel_values, batch.modality, layers)
@@ -333,7 +342,9 @@ class BackboneAdapter:
 
         start = _now(self.device)
         query = relevance = None
-        if Need.QUERY in pruner.requires:
+        if clip_query:
+            relevance = -self._clip_relevance(batch, states[-1])  # cosines: the minus is CDPruner's
+        elif Need.QUERY in pruner.requires:
             query = build_queries(
                 batch.input_ids,
                 batch.attention_mask,
@@ -342,7 +353,7 @@ class BackboneAdapter:
                 self.settings.query_strategy,
                 self.settings.query_max_tokens,
             )
-        if need_clip:
+        if Need.CLIP_RELEVANCE in pruner.requires:
             relevance = self._clip_relevance(batch, states[-1])
         query_seconds = (_now(self.device) - start) / len(batch)  # each sample's share of the batch
 
@@ -363,6 +374,7 @@ class BackboneAdapter:
             input_ids, attention_mask = shrink_placeholder_runs(
                 batch.input_ids, batch.attention_mask, self.visual_token_ids, kept, length, self.processor.pad_token_id
             )
+        self._last_masks = masks
         stats = [
             self._stats(batch, b, int(masks[b].sum()), seconds[b], query_seconds) for b in range(len(batch))
         ]
@@ -379,7 +391,8 @@ class BackboneAdapter:
         """Keep masks (F_b, L) per sample from the configured pruner, and each sample's selection seconds.
 
         A ``frames_independent`` pruner (ReDiPrune, CDPruner) gets every frame of the batch in one call,
-        each frame with its own sample's query row (SPEC §2.4: one greedy loop for all frames of a batch);
+        each frame with its own sample's query row and the frame count of every sample (CDPruner
+        normalises relevance per sample; SPEC §2.4: one greedy loop for all frames of a batch);
         the call's time is shared among samples by frame count. Other pruners get one call per sample.
         """
         pruner, params, length = self._pruner, self.settings.params, batch.tokens_per_frame
@@ -387,7 +400,7 @@ class BackboneAdapter:
         if pruner.frames_independent and len(counts) > 1:
             start = _now(self.device)
             rows = None if query is None else query.repeat_interleave(torch.tensor(counts, device=query.device), 0)
-            mask = pruner.keep_mask(space, params, query=rows, relevance=relevance)
+            mask = pruner.keep_mask(space, params, query=rows, relevance=relevance, frames_per_sample=counts)
             seconds = _now(self.device) - start
             self._check_mask(mask, sum(counts), length)
             masks = list(mask.to(self.device).split(counts))
@@ -457,11 +470,87 @@ class BackboneAdapter:
         inputs, stats = self._llm_inputs(batch)
         options = {"do_sample": False, "num_beams": 1, "pad_token_id": self.processor.pad_token_id}
         options.update(generate_kwargs)
-        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **options)
-        new = out[:, inputs["input_ids"].shape[1] :].cpu()
+        cache = self.answer_cache
+        if cache is None:
+            new = self._run_generate(inputs, max_new_tokens, options)
+        else:
+            new = self._generate_reusing(batch, inputs, cache, max_new_tokens, options)
         texts = [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         self.last_stats = stats
         return GenerationResult(texts=texts, sequences=new, stats=stats)
+
+    def _run_generate(self, inputs: dict[str, Any], max_new_tokens: int, options: dict[str, Any]) -> torch.Tensor:
+        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **options)
+        return out[:, inputs["input_ids"].shape[1] :].cpu()
+
+    def _generate_reusing(
+        self,
+        batch: PreparedBatch,
+        inputs: dict[str, Any],
+        cache: MutableMapping[str, torch.Tensor],
+        max_new_tokens: int,
+        options: dict[str, Any],
+    ) -> torch.Tensor:
+        """New ids (B, n) where samples whose LLM input was seen before reuse the answer generated then.
+
+        Greedy decoding is a function of the LLM's input, and that input is a function of what
+        :meth:`answer_key` hashes, so an equal key means an equal answer. Selection has already run
+        (it gives the key; token counts and selection times stay per call); only the LLM is skipped.
+        Samples not seen before are generated together, as a sub-batch of this batch.
+        """
+        keys = [self.answer_key(batch, b, self._last_masks[b], max_new_tokens, options) for b in range(len(batch))]
+        found: list[torch.Tensor | None] = []
+        for key in keys:
+            stored = cache.get(key)
+            found.append(None if stored is None else stored.long())
+        missing = [b for b, ids in enumerate(found) if ids is None]
+        if missing:
+            if len(missing) == len(batch):
+                new = self._run_generate(inputs, max_new_tokens, options)
+            else:
+                sub_inputs, _ = self._llm_inputs(batch.subset(missing))
+                new = self._run_generate(sub_inputs, max_new_tokens, options)
+            for row, b in zip(new, missing):
+                found[b] = row.clone()
+                # stored as float64, exact for every token id, so a store that keeps only floating
+                # tensors (the sweep's TensorCache checks what it reads back from disk) accepts it
+                cache[keys[b]] = row.double()
+        self.answer_stats["generated"] += len(missing)
+        self.answer_stats["reused"] += len(batch) - len(missing)
+        width = max(int(ids.shape[0]) for ids in found)  # type: ignore[union-attr]
+        pad = self.processor.pad_token_id
+        out = torch.full((len(batch), width), pad if pad is not None else 0, dtype=torch.long)
+        for b, ids in enumerate(found):
+            out[b, : ids.shape[0]] = ids  # type: ignore[union-attr]
+        return out
+
+    def answer_key(
+        self, batch: PreparedBatch, b: int, mask: torch.Tensor, max_new_tokens: int, options: dict[str, Any]
+    ) -> str:
+        """Hash of everything sample ``b``'s greedy answer depends on (32 hex).
+
+        The model (checkpoint, family, dtype, pooling position, feature layers), the prompt ids (padding
+        removed), the sample's pixels, where the pruner acted and the kept token indices of every frame,
+        and the generation settings. Not the hyperparameters: settings that keep the same tokens share
+        the answer.
+        """
+        h = hashlib.blake2b(digest_size=16)
+        real = batch.attention_mask[b].bool()
+        ident = {
+            "checkpoint": self.checkpoint, "family": self.family, "dtype": str(self.dtype),
+            "prune_position": self.prune_position, "layers": list(self.feature_layers),
+            "placement": str(getattr(self._placement, "value", self._placement)), "modality": batch.modality,
+            "max_new_tokens": max_new_tokens, "options": sorted((k, repr(v)) for k, v in options.items()),
+        }
+        h.update(repr(ident).encode())
+        h.update(batch.input_ids[b][real].cpu().numpy().tobytes())
+        if batch.pixel_values is not None and batch.frames[b]:
+            lo = sum(batch.frames[:b])
+            for frame in batch.pixel_values[lo : lo + batch.frames[b]]:
+                h.update(_digest(frame).encode())
+        h.update(f"{tuple(mask.shape)}".encode())
+        h.update(mask.cpu().numpy().tobytes())
+        return h.hexdigest()
 
     @torch.inference_mode()
     def prefill(self, batch: PreparedBatch, logits_to_keep: int = 1) -> torch.Tensor:

@@ -16,18 +16,22 @@ synchronisation inside the loop.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from rediprune.pruning.registry import Need, Placement, PruneParams, Pruner, keep_count, register
-from rediprune.pruning.selection import rediprune_select
+from rediprune.pruning.selection import inverse_norms, rediprune_select
 from rediprune.pruning.validation import check_features
 
 # A residual gain (squared distance of a kernel feature to the span of the chosen ones) at or below
-# this counts as zero. Kernel entries lie in [-1, 1] (unit vectors, relevance in [0, 1]), and fp32
-# cancellation leaves residuals of order 1e-7 on exhausted directions, so this separates "no new
-# direction" from a real gain.
+# this counts as zero. Kernel entries lie in about [-1, 1] (unit vectors, relevance in about [0, 1]),
+# and fp32 cancellation leaves residuals of order 1e-7 on exhausted directions, so this separates "no
+# new direction" from a real gain.
 _DPP_EPS = 1e-6
+_NEG_INF = float("-inf")
 
 
 def _mask_from_indices(idx: torch.Tensor, frames: int, length: int) -> torch.Tensor:
@@ -65,8 +69,9 @@ class DivPrune(Pruner):
         *,
         query: torch.Tensor | None = None,
         relevance: torch.Tensor | None = None,
+        frames_per_sample: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        x = check_features(features)
+        x = check_features(features, check_finite=False)  # rediprune_select checks
         frames, length, width = x.shape
         # Max-min selection with α = 0 and no query is exactly DivPrune (SPEC §2.3, §3 "none").
         idx = rediprune_select(x.reshape(1, frames * length, width), None, params.ratio, alpha=0.0)
@@ -85,7 +90,7 @@ def clip_relevance(image_embeds: torch.Tensor, text_embeds: torch.Tensor) -> tor
     segments (text tower → text projection). Both are L2-normalised first, as in the original, so the
     inner product is a cosine. The minus sign is the original's: with CLIP's patch embeddings the raw
     cosine is anti-correlated with relevance. The result is *not* normalised; the cdpruner pruner
-    min-max normalises it per frame.
+    min-max normalises it over each sample's frames (:func:`normalize_relevance`).
     """
     img = image_embeds.unsqueeze(0) if image_embeds.dim() == 2 else image_embeds
     if img.dim() != 3 or text_embeds.dim() != 2 or img.shape[-1] != text_embeds.shape[-1]:
@@ -100,59 +105,101 @@ def clip_relevance(image_embeds: torch.Tensor, text_embeds: torch.Tensor) -> tor
     return -(img_n @ txt_n.T).mean(dim=-1)
 
 
-def normalize_relevance(relevance: torch.Tensor) -> torch.Tensor:
-    """Min-max normalise relevance (F, L) over each frame's tokens to [0, 1], fp32.
+def normalize_relevance(relevance: torch.Tensor, frames_per_sample: Sequence[int] | None = None) -> torch.Tensor:
+    """CDPruner's min-max normalisation of relevance (F, L) over all tokens of each sample, fp32.
 
-    SPEC §4 says "min-max normalised over the batch"; the original normalises each row of its
-    (batch, tokens) array over the tokens (dim 1), and a row is one image there, so here it is one
-    frame. As in the original the span gets + 1e-6, which only rescales a frame (the greedy MAP choice
-    is invariant to a per-frame scale) but keeps fp noise on a near-constant frame small. A frame whose
-    relevance is exactly constant carries no conditioning; it gets relevance 1 everywhere (plain DPP
-    on the similarity), where the original would zero the kernel and keep the first k tokens.
+    The original computes ``(rel − rel.min() + 1e-6) / (rel.max() − rel.min())`` with ``min``/``max``
+    over the whole tensor it is given, i.e. over every token of every frame of the sample (its video
+    path sends all frames through one call): the 1e-6 goes to the numerator, so the least relevant
+    token keeps a small non-zero relevance 1e-6/span rather than 0, and the span is not padded.
+    ``frames_per_sample`` gives the frame count of each sample when the F rows hold several samples'
+    frames (None: one sample); every sample is normalised over its own frames only, so a sample's
+    result does not depend on what else is in the batch.
+
+    A sample whose relevance is exactly constant carries no conditioning; it gets relevance 1
+    everywhere (plain DPP on the similarity). The original divides by a zero span there: its kernel
+    becomes inf/NaN and its greedy loop, taking the first NaN as the maximum, keeps the first k tokens
+    of each frame, an artefact this project does not reproduce.
     """
     rel = relevance.float()
-    low = rel.amin(dim=1, keepdim=True)
-    span = rel.amax(dim=1, keepdim=True) - low
-    return torch.where(span > 0, (rel - low) / (span + 1e-6), torch.ones_like(rel))
+    out = torch.empty_like(rel)
+    lo = 0
+    for count in _sample_counts(frames_per_sample, rel.shape[0]):
+        part = rel[lo : lo + count]
+        if count:
+            low, high = part.min(), part.max()
+            span = high - low
+            out[lo : lo + count] = (part - low + 1e-6) / span if bool(span > 0) else 1.0
+        lo += count
+    return out
+
+
+def _sample_counts(frames_per_sample: Sequence[int] | None, frames: int) -> list[int]:
+    """Frame counts per sample, checked to cover exactly ``frames`` rows (None: one sample)."""
+    if frames_per_sample is None:
+        return [frames]
+    counts = [int(c) for c in frames_per_sample]
+    if any(c < 0 for c in counts) or sum(counts) != frames:
+        raise ValueError(
+            f"frames_per_sample={list(frames_per_sample)!r} is not allowed; expected counts ≥ 0 that sum "
+            f"to the {frames} frame(s) given"
+        )
+    return counts
 
 
 def conditional_dpp_select(features: torch.Tensor, relevance: torch.Tensor, k: int) -> torch.Tensor:
     """Greedy MAP inference of CDPruner's conditional DPP, per frame; returns sorted indices (F, k).
 
-    features (F, L, D) (projected tokens), relevance (F, L) already in [0, 1]. The kernel is
+    features (F, L, D) (projected tokens), relevance (F, L) already normalised. The kernel is
     L = diag(q)·S·diag(q) with S = X̂X̂ᵀ (cosine similarity) and q the relevance. Each step adds the
     token with the largest residual gain d²_j = det(L_{S∪j}) / det(L_S), the first pick being the
     largest diagonal q_j²; the gains are kept up to date with an incremental Cholesky factor
-    (Chen, Zhang & Zhou 2018, "Fast Greedy MAP Inference for DPP", Algorithm 1), so a step costs one
-    kernel row (L·D) plus O(t·L), and the L×L kernel is never formed. Ties go to the lowest index.
-    Once a frame's best gain is ≤ 1e-6 (its kernel has no new direction left) its remaining picks take
-    the largest remaining gain without updating the factor, so exactly k distinct tokens come back.
+    (Chen, Zhang & Zhou 2018, "Fast Greedy MAP Inference for DPP", Algorithm 1), as in the original.
+    Ties go to the lowest index. Once a frame's best gain is ≤ 1e-6 (its kernel has no new direction
+    left) its remaining picks take the largest remaining gain without updating the factor, so exactly
+    k distinct tokens come back (the original divides by the square root of that gain and turns NaN).
+
+    Cost: one batched Gram of the raw features (compute-bound, near peak), then per step one Gram row
+    per frame scaled by the inverse norms and relevances, and an O(t·L) factor update; the L×L kernel
+    is never formed. On CPU the loop's small ops run in numpy (a fraction of torch's per-call cost).
+    All frames share one loop; every product is per frame with the same shapes whatever the batch, so
+    a frame's result does not depend on the other frames in the call.
     """
-    x = F.normalize(features.float(), dim=-1, eps=1e-12)
+    x = features.float()
     q = relevance.float()
-    frames, length, _ = x.shape
-    rows = torch.arange(frames, device=x.device)
+    frames = x.shape[0]
+    gram = torch.bmm(x, x.transpose(1, 2))
+    squared = gram.diagonal(dim1=1, dim2=2)  # ‖x_i‖² is the Gram's diagonal: no extra pass
+    if not bool(torch.isfinite(squared).all()):
+        check_features(x)  # names the problem; finite but overflowing norms pass on
+    weight = q * inverse_norms(squared)  # K[j, i] = G[j, i]·w_j·w_i, w = q / ‖x‖
     # diag(L) = q²·‖x̂‖², with ‖x̂‖² = 1 taken exactly (0 for all-zero tokens) so that equal relevances
     # tie exactly and go to the lowest index rather than to fp32 rounding noise in the norm
-    gains = torch.where(x.abs().amax(dim=-1) > 0, q * q, 0.0)
-    factor = torch.zeros(frames, k, length, device=x.device)  # row t: c_t over all tokens
-    chosen = torch.zeros(frames, length, dtype=torch.bool, device=x.device)
-    picks = torch.empty(frames, k, dtype=torch.long, device=x.device)
+    gains = torch.where(squared > 0, q * q, 0.0)
+    factor = torch.zeros(frames, k, x.shape[1], device=x.device)  # row t: c_t over all tokens
+    rows = torch.arange(frames, device=x.device)
+    on_cpu = x.device.type == "cpu"
+    lib = np if on_cpu else torch
+    g, w, d2, c, r = (t.numpy() for t in (gram, weight, gains, factor, rows)) if on_cpu else (
+        gram, weight, gains, factor, rows
+    )
+    picks = []
     for t in range(k):
-        j = gains.masked_fill(chosen, float("-inf")).argmax(dim=1)
-        picks[:, t] = j
-        chosen[rows, j] = True
+        j = d2.argmax(1)
+        picks.append(j)
         if t + 1 == k:
             break
-        gain_j = gains[rows, j]
-        kernel_row = q[rows, j, None] * q * torch.bmm(x, x[rows, j].unsqueeze(2)).squeeze(2)  # L[j, :]
+        gain_j = d2[r, j]
+        kernel_row = g[r, j] * w[r, j][:, None] * w  # L[j, :]
         if t:
-            kernel_row = kernel_row - torch.bmm(factor[rows, :t, j].unsqueeze(1), factor[:, :t]).squeeze(1)
+            kernel_row -= (c[r, :t, j][:, None, :] @ c[:, :t])[:, 0]
         live = gain_j > _DPP_EPS
-        e = torch.where(live[:, None], kernel_row / gain_j.clamp_min(_DPP_EPS).sqrt()[:, None], 0.0)
-        factor[:, t] = e
-        gains = gains - e * e
-    return picks.sort(dim=1).values
+        e = kernel_row / lib.where(live, lib.sqrt(lib.where(live, gain_j, 1.0)), float("inf"))[:, None]
+        c[:, t] = e
+        d2 -= e * e
+        d2[r, j] = _NEG_INF
+    idx = torch.as_tensor(lib.stack(picks, 1), device=x.device)
+    return idx.sort(dim=1).values
 
 
 @register
@@ -160,8 +207,10 @@ class CDPruner(Pruner):
     """CDPruner (Zhang et al., NeurIPS 2025): conditional DPP over projected tokens, per frame.
 
     Needs ``relevance`` (F, L): the raw CLIP relevance from :func:`clip_relevance`, which this pruner
-    min-max normalises per frame (:func:`normalize_relevance`). Every frame keeps its own
-    k = max(1, round(r·L)) (the original is image-only; a video's frames are treated as images).
+    min-max normalises over all frames of each sample, as the original does over the frames it is
+    given (:func:`normalize_relevance`); ``frames_per_sample`` says which rows belong to which sample
+    when one call holds several. Every frame keeps its own k = max(1, round(r·L)) (the original treats
+    a video's frames as rows of its batch, each with its own budget).
     """
 
     name = "cdpruner"
@@ -177,8 +226,9 @@ class CDPruner(Pruner):
         *,
         query: torch.Tensor | None = None,
         relevance: torch.Tensor | None = None,
+        frames_per_sample: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        x = check_features(features)
+        x = check_features(features, check_finite=False)  # checked on the norms
         if relevance is None:
             raise ValueError(
                 "relevance=None is not allowed for pruner 'cdpruner'; pass the per-token CLIP relevance "
@@ -195,8 +245,8 @@ class CDPruner(Pruner):
         frames, length, _ = x.shape
         k = keep_count(params.ratio, length)
         if k >= length:
-            return _all_kept(x)
-        idx = conditional_dpp_select(x, normalize_relevance(rel.to(x.device)), k)
+            return _all_kept(check_features(x))
+        idx = conditional_dpp_select(x, normalize_relevance(rel.to(x.device), frames_per_sample), k)
         return _mask_from_indices(idx, frames, length)
 
 
@@ -225,6 +275,7 @@ class RandomPruner(Pruner):
         *,
         query: torch.Tensor | None = None,
         relevance: torch.Tensor | None = None,
+        frames_per_sample: Sequence[int] | None = None,
     ) -> torch.Tensor:
         x = check_features(features)
         frames, length, _ = x.shape
@@ -245,6 +296,7 @@ class NoPruning(Pruner):
     requires = frozenset()
     placement = Placement.PRE_PROJECTION
     per_frame = True
+    hyperparameters = frozenset()  # keeps every token whatever the ratio
 
     def keep_mask(
         self,
@@ -253,6 +305,7 @@ class NoPruning(Pruner):
         *,
         query: torch.Tensor | None = None,
         relevance: torch.Tensor | None = None,
+        frames_per_sample: Sequence[int] | None = None,
     ) -> torch.Tensor:
         return _all_kept(check_features(features))
 

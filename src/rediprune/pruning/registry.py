@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -40,6 +41,7 @@ class Need(str, enum.Enum):
 
 
 PREFILTERS = ("reference", "paper")
+SWEPT_HYPERPARAMETERS = ("ratio", "alpha", "tau", "M", "beta", "query")
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,12 @@ class Pruner(abc.ABC):
     requires: ClassVar[frozenset[Need]] = frozenset()
     placement: ClassVar[Placement] = Placement.PRE_PROJECTION
     per_frame: ClassVar[bool] = True  # False: one budget round(r·F·L) over all frames of the sample
-    # True: each frame's selection depends only on that frame and its own query / relevance rows, so the
-    # frames of several samples may go through one call with a per-frame query (F, Dq)
+    # Swept hyperparameters (ratio, alpha, tau, M, beta, query) this pruner ever reads; the others
+    # cannot change what it keeps (see ``inert_hyperparameters``)
+    hyperparameters: ClassVar[frozenset[str]] = frozenset({"ratio"})
+    # True: the frames of several samples may go through one call, with a per-frame query (F, Dq) and
+    # ``frames_per_sample`` naming which rows belong to which sample; each sample's result is the same
+    # as in a call of its own (a frame's selection depends only on its own sample's rows)
     frames_independent: ClassVar[bool] = False
 
     @abc.abstractmethod
@@ -89,13 +95,28 @@ class Pruner(abc.ABC):
         *,
         query: torch.Tensor | None = None,
         relevance: torch.Tensor | None = None,
+        frames_per_sample: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """Return a bool mask (F, L) of tokens to keep for one sample's frames ``features`` (F, L, C).
 
         ``query`` is (Dq,) (Need.QUERY), or (F, Dq) one row per frame for ``frames_independent``
-        pruners; ``relevance`` is (F, L) (Need.CLIP_RELEVANCE). A pruner that needs an input it was not
-        given raises ValueError.
+        pruners; ``relevance`` is (F, L) (Need.CLIP_RELEVANCE). ``frames_per_sample`` (counts ≥ 0
+        summing to F) is given when a ``frames_independent`` pruner gets several samples' frames in one
+        call; None means the F frames are one sample. A pruner that needs an input it was not given
+        raises ValueError.
         """
+
+    def inert_hyperparameters(self, prefilter: str = "reference", query: str = "exponential") -> dict[str, str]:
+        """Swept hyperparameters that cannot change this pruner's selection here, each with the reason.
+
+        ``prefilter`` and ``query`` (the query strategy) are the fixed settings they may depend on. A
+        sweep over one of them repeats the same selection (and, greedy, the same answers).
+        """
+        return {
+            name: f"pruner={self.name} does not use {name}"
+            for name in SWEPT_HYPERPARAMETERS
+            if name not in self.hyperparameters
+        }
 
     def kept_per_frame(self, frames: int, length: int, params: PruneParams) -> int:
         """Total tokens this pruner keeps for ``frames`` frames of ``length`` tokens (for token accounting)."""

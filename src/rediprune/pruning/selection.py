@@ -9,19 +9,26 @@ Usage::
 All B frames run through one greedy loop of k steps. A candidate set is a permutation of the L tokens
 (the "candidate order") plus a validity mask, so the default pre-filter's branches and the no-query path
 share one loop (the paper's Algorithm 1, which rebuilds its candidates before every pick, has its own),
-and ties go to the earliest position in candidate order (``argmax`` returns the first maximum). The running score is updated incrementally with one row of the dissimilarity matrix per pick,
-in fp32 whatever the input dtype.
+and ties go to the earliest position in candidate order (``argmax`` returns the first maximum). The
+running score is updated incrementally with one row of the dissimilarity matrix per pick, in fp32
+whatever the input dtype.
 
-One deliberate departure from SPEC §2.4's cost note: the rows come from one batched Gram matrix formed up
-front (L²·C multiply-adds) rather than from k matrix-vector products (k·L·C). The Gram is compute-bound
-and runs near peak, the k products are memory-bound reads of all features each; on this project's 2-core
-CPU the Gram route was 5-20× faster at the paper's shapes and ends within 1.1-1.3× of the bare Gram
-(``benchmarks/selection.py``). The reference's extra costs (a full matrix per frame, a min over all chosen
-rows per step) are still avoided.
+One deliberate departure from SPEC §2.4's cost note: the rows come from one batched Gram matrix of the
+raw features formed up front (L²·C multiply-adds) rather than from k matrix-vector products (k·L·C).
+The Gram is compute-bound and runs near peak, the k products are memory-bound reads of all features
+each; on this project's 2-core CPU the Gram route was 5-20× faster at the paper's shapes. Only the k
+picked rows are then scaled to dissimilarities, so selection ends close to the bare Gram
+(``benchmarks/selection.py`` prints the ratio). The reference's extra costs (a full matrix per frame,
+a min over all chosen rows per step) are avoided.
+
+Every product is per frame with the same shapes whatever the batch (one matrix-vector product per
+frame for relevance, a batched Gram whose items are one frame each), so a frame's selection is bitwise
+the same alone, in any batch and with any batch size.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -52,6 +59,16 @@ def _normalize(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x, p=2.0, dim=-1, eps=1e-12)
 
 
+def inverse_norms(squared: torch.Tensor) -> torch.Tensor:
+    """1 / max(‖x‖, 1e-12) from squared norms ‖x‖², as rsqrt(max(‖x‖², 1e-24)) (a new tensor).
+
+    rsqrt rather than 1 / sqrt: on CPU torch's sqrt goes through MKL's threaded vector-math path, and
+    right after the Gram on this project's contended 2-core machine it measured 8-15 ms for a few
+    thousand values (a thread wake-up), against 0.1 ms for rsqrt; both compute 1/√x in fp32.
+    """
+    return squared.clamp(min=1e-24).rsqrt_()
+
+
 def _divprune_first(sim: torch.Tensor) -> torch.Tensor:
     """Position (B,) of the token whose nearest other token is farthest: argmax_i min_{j≠i} D_ij."""
     dist = 1.0 - sim
@@ -62,13 +79,11 @@ def _divprune_first(sim: torch.Tensor) -> torch.Tensor:
 def _similarity(
     x: torch.Tensor, inv_norm: torch.Tensor, order: torch.Tensor | None, gram: torch.Tensor | None
 ) -> torch.Tensor:
-    """Cosine similarities ⟨x̂_i, x̂_j⟩ (B, P, P) of the candidates, in candidate order.
+    """Cosine similarities ⟨x̂_i, x̂_j⟩ (B, P, P) of the candidates, in candidate order (Algorithm 1 mode).
 
-    One batched Gram of the raw features (``gram`` if the caller has it), scaled by the inverse norms
-    afterwards: normalising the (B, L, C) features first would add a full read and write of them, and on
-    CPU this compute-bound Gram costs less than the k memory-bound matrix-vector products of a
-    row-per-pick update (measured 5-20× less at the paper's shapes); on GPU both are a few kernels.
-    A full permutation (P = L) permutes the small L×L result; a subset (P < L) gathers its features.
+    One batched Gram of the raw features (``gram`` if the caller has it, overwritten), scaled by the
+    inverse norms afterwards. A full permutation (P = L) permutes the small L×L result; a subset
+    (P < L) gathers its features.
     """
     if order is not None and order.shape[1] < x.shape[1]:
         xc = torch.gather(x, 1, order.unsqueeze(2).expand(-1, -1, x.shape[2]))
@@ -77,11 +92,30 @@ def _similarity(
         return sim.mul_(inv.unsqueeze(2)).mul_(inv.unsqueeze(1))
     sim = torch.bmm(x, x.transpose(1, 2)) if gram is None else gram
     sim.mul_(inv_norm.unsqueeze(2)).mul_(inv_norm.unsqueeze(1))
-    if order is None:
-        return sim
+    return sim if order is None else _permute(sim, order)
+
+
+def _permute(matrix: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """``matrix[b][order[b]][:, order[b]]`` for every frame b of a (B, L, L) matrix and (B, L) order."""
     size = order.shape[1]
-    sim = torch.gather(sim, 1, order.unsqueeze(2).expand(-1, -1, size))
-    return torch.gather(sim, 2, order.unsqueeze(1).expand(-1, size, -1))
+    matrix = torch.gather(matrix, 1, order.unsqueeze(2).expand(-1, -1, matrix.shape[2]))
+    return torch.gather(matrix, 2, order.unsqueeze(1).expand(-1, size, -1))
+
+
+def _relevance(x: torch.Tensor, qn: torch.Tensor) -> torch.Tensor:
+    """Raw relevance ⟨x_i, q̂⟩ (B, L): one matrix-vector product per frame.
+
+    Per frame on purpose: a product over the flattened (B·L, C) features, or a batched one over B
+    frames, rounds a frame's rows differently depending on how many other frames share the call (BLAS
+    kernels treat tail rows and batch counts differently), and near-duplicate tokens then flip picks.
+    One (L, C)·(C,) call per frame gives every frame the same bits alone, in any batch, with any
+    batch size. ``qn`` is (1, C) shared by all frames or (B, C).
+    """
+    out = torch.empty(x.shape[:2], dtype=x.dtype, device=x.device)
+    shared = qn.shape[0] == 1
+    for b in range(x.shape[0]):
+        torch.mv(x[b], qn[0 if shared else b], out=out[b])
+    return out
 
 
 def _reference_candidates(
@@ -114,7 +148,8 @@ def _reference_candidates(
 
 
 def _greedy(
-    sim: torch.Tensor,
+    gram: torch.Tensor,
+    inv_norm: torch.Tensor,
     sc: torch.Tensor,
     valid: torch.Tensor | None,
     first: torch.Tensor,
@@ -123,30 +158,42 @@ def _greedy(
 ) -> torch.Tensor:
     """Greedy max-min + α·relevance over a fixed candidate order; returns picked positions (B, k).
 
-    score_i = min_{u∈S} D[u, i] + α·s_i equals min_{u∈S} (D[u, i] + α·s_i) bit for bit (adding the same
-    float is monotone), so the bonus is folded into E = D + α·s once, E's diagonal is −inf (a pick then
-    excludes itself) and invalid candidates start at −inf. Each step is then one row gather, one
-    in-place minimum and one argmax: the running score is updated incrementally (SPEC §2.4).
+    ``gram`` is the raw Gram (B, P, P) of the candidates in candidate order and ``inv_norm`` their
+    inverse norms. score_i = min_{u∈S} D[u, i] + α·s_i equals min_{u∈S} (D[u, i] + α·s_i) bit for bit
+    (adding the same float is monotone), so each pick j contributes one row
+    E[j, :] = 1 − (G[j, :]·inv_j)·inv + α·s with E[j, j] = −inf (a pick excludes itself), and the
+    running score is its element-wise minimum with that row (SPEC §2.4's incremental update). Only the
+    k rows picked are ever scaled: no pass over the whole P×P matrix besides the Gram itself.
+    Invalid candidates start at −inf.
     """
-    batch, size = sc.shape
-    rows = torch.arange(batch, device=sc.device)
-    e = sim.neg_().add_(1.0)  # D, in place of the similarities (the caller no longer needs them)
-    if alpha != 0.0:
-        e.add_((sc * alpha).unsqueeze(1))
-    e.diagonal(dim1=1, dim2=2).fill_(_NEG_INF)
-    score = e[rows, first].clone()
-    if valid is not None:
-        score.masked_fill_(~valid, _NEG_INF)
+    batch = sc.shape[0]
+    bonus = sc * alpha if alpha != 0.0 else None
     # The loop's ops are tiny; on CPU numpy's per-call overhead is a fraction of torch's dispatch, and
     # both argmaxes return the first maximum. The arrays share memory with the tensors.
-    lib, score_, e_, rows_ = (
-        (np, score.numpy(), e.numpy(), rows.numpy()) if e.device.type == "cpu" else (torch, score, e, rows)
+    on_cpu = gram.device.type == "cpu"
+    rows = torch.arange(batch, device=sc.device)
+    g, inv, b_, r_, first_ = (
+        (t.numpy() if t is not None else None for t in (gram, inv_norm, bonus, rows, first))
+        if on_cpu
+        else (gram, inv_norm, bonus, rows, first)
     )
-    picks = [first.numpy() if lib is np else first]
+
+    def row(j):
+        e = 1.0 - g[r_, j] * inv[r_, j][:, None] * inv
+        if b_ is not None:
+            e += b_
+        e[r_, j] = _NEG_INF
+        return e
+
+    score = row(first_)
+    if valid is not None:
+        score[~(valid.numpy() if on_cpu else valid)] = _NEG_INF
+    lib = np if on_cpu else torch
+    picks = [first_]
     for _ in range(1, k):
-        nxt = score_.argmax(1)
+        nxt = score.argmax(1)
         picks.append(nxt)
-        lib.minimum(score_, e_[rows_, nxt], out=score_)
+        lib.minimum(score, row(nxt), out=score)
     return torch.as_tensor(lib.stack(picks, 1), device=sc.device)
 
 
@@ -220,6 +267,7 @@ def rediprune_select(
     M: int | None = None,
     beta: float = 3.0,
     prefilter: str = "reference",
+    relevance: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Indices of the visual tokens ReDiPrune keeps, per frame, sorted ascending.
 
@@ -229,6 +277,9 @@ def rediprune_select(
     ratio: keep ratio r in (0, 1]; every frame keeps k = max(1, round(r·L)) tokens (all if k ≥ L).
     alpha, tau, M, beta: SPEC §2; M and beta only act with prefilter="paper".
     prefilter: "reference" (SPEC §2.1, default) or "paper" (SPEC §2.2).
+    relevance: (B, L) or (L,) relevance s_i computed elsewhere (a query from another encoder, SPEC §3
+        last paragraph: cosines of CLIP text and CLIP-projected patches); it replaces ⟨x̂_i, q̂⟩ and
+        ``query`` is then ignored. Diversity is still measured on ``features``.
     Returns a LongTensor (k,) for (L, C) input or (B, k), on the features' device.
     """
     check_params(ratio, alpha, tau, M, beta, prefilter)
@@ -243,36 +294,54 @@ def rediprune_select(
         return out[0] if single else out
 
     x = x.float()
+    if relevance is not None:
+        rel = relevance.reshape(1, -1) if relevance.dim() == 1 else relevance
+        if rel.shape != (batch, length):
+            raise ValueError(
+                f"relevance.shape={tuple(relevance.shape)} is not allowed; expected ({batch}, {length}) or ({length},)"
+            )
+        q = None
+    if prefilter == "reference" and tau > 0 and k < length // 2 and q is not None:
+        gram = None  # only the ~3k candidates' Gram will be needed
+        squared = torch.linalg.vector_norm(x, dim=2).square_()
+    else:
+        gram = torch.bmm(x, x.transpose(1, 2))
+        squared = gram.diagonal(dim1=1, dim2=2)  # ‖x_i‖² is the Gram's diagonal: no extra pass
+    if not bool(torch.isfinite(squared).all()):
+        check_features(x, check_finite=True)  # names the problem; finite but overflowing norms pass on
+    inv_norm = inverse_norms(squared)
     if q is None:
         s = torch.zeros(batch, length, device=x.device)
         has_query = torch.zeros(batch, dtype=torch.bool, device=x.device)
-    else:
+    else:  # after the Gram, which has just read the features (partly still in cache)
         qn = _normalize(align_query(q.float(), width))  # (1, C) shared by all frames, or (B, C)
-        # raw relevance ⟨x_i, q̂⟩; scaled by 1/‖x_i‖ below. One matrix-vector product for a shared query.
-        s = x @ qn[0] if qn.shape[0] == 1 else torch.bmm(x, qn.unsqueeze(2)).squeeze(2)
+        s = _relevance(x, qn).mul_(inv_norm)  # ⟨x_i, q̂⟩ / ‖x_i‖
         has_query = (qn.abs().amax(dim=1) > 0).expand(batch)
-    if prefilter == "reference" and tau > 0 and k < length // 2 and q is not None:
-        gram = None  # only the ~3k candidates' Gram will be needed
-        norms = torch.linalg.vector_norm(x, dim=2)
-    else:
-        gram = torch.bmm(x, x.transpose(1, 2))
-        norms = gram.diagonal(dim1=1, dim2=2).sqrt()  # ‖x_i‖² is the Gram's diagonal: no extra pass
-    if not bool(torch.isfinite(norms).all()):
-        check_features(x, check_finite=True)  # names the problem; finite but overflowing norms pass on
-    inv_norm = 1.0 / norms.clamp(min=1e-12)
-    s = s * inv_norm
+    if relevance is not None:  # relevance from another encoder (CLIP text vs patches), used as given
+        s = rel.to(device=x.device, dtype=torch.float32)
+        has_query = torch.ones(batch, dtype=torch.bool, device=x.device)
 
     if prefilter == "paper":
         chosen = _paper_greedy(x, gram, inv_norm, s, has_query, k, float(alpha), float(tau), M, float(beta))
     else:
         order, valid = _reference_candidates(s, k, float(tau), has_query)
-        sim = _similarity(x, inv_norm, order, gram)
-        sc = s if order is None else torch.gather(s, 1, order)
+        if order is None:  # (an all-zero query may come here without the Gram)
+            g = torch.bmm(x, x.transpose(1, 2)) if gram is None else gram
+            inv, sc = inv_norm, s
+        else:
+            inv, sc = torch.gather(inv_norm, 1, order), torch.gather(s, 1, order)
+            if order.shape[1] < length:  # a subset: the Gram of its gathered features only
+                xc = torch.gather(x, 1, order.unsqueeze(2).expand(-1, -1, width))
+                g = torch.bmm(xc, xc.transpose(1, 2))
+            else:  # (a batch mixing rows with and without a query may come here without the Gram)
+                g = _permute(torch.bmm(x, x.transpose(1, 2)) if gram is None else gram, order)
         first = sc.masked_fill(~valid, _NEG_INF).argmax(dim=1) if valid is not None else sc.argmax(dim=1)
         if not bool(has_query.all()):
             # no-query rows have the identity candidate order, so positions are token indices
-            first = torch.where(has_query, first, _divprune_first(sim))
-        picks = _greedy(sim, sc, valid, first, k, float(alpha))
+            blind = torch.nonzero(~has_query).squeeze(1)
+            sim = g[blind].mul_(inv[blind].unsqueeze(2)).mul_(inv[blind].unsqueeze(1))
+            first[blind] = _divprune_first(sim)
+        picks = _greedy(g, inv, sc, valid, first, k, float(alpha))
         chosen = picks if order is None else torch.gather(order, 1, picks)
     chosen = chosen.sort(dim=1).values
     return chosen[0] if single else chosen
@@ -287,6 +356,22 @@ class ReDiPrune(Pruner):
     placement = Placement.PRE_PROJECTION
     per_frame = True
     frames_independent = True
+    hyperparameters = frozenset({"ratio", "alpha", "tau", "M", "beta", "query"})
+
+    def inert_hyperparameters(self, prefilter: str = "reference", query: str = "exponential") -> dict[str, str]:
+        """SPEC §2.1: the reference pre-filter never reads M or β; SPEC §3 ``none``: relevance is 0, so
+        α·s adds nothing and the τ pre-filter is off (and Algorithm 1 takes every remaining token)."""
+        inert = super().inert_hyperparameters(prefilter, query)
+        if prefilter == "reference":
+            for name in ("M", "beta"):
+                inert[name] = f"the reference pre-filter (pruner.prefilter=reference) never reads {name}; " \
+                              "pruner.prefilter=paper does"
+        if query == "none":
+            inert["alpha"] = "query=none gives every token relevance 0, so alpha·relevance adds nothing"
+            inert["tau"] = "query=none turns the tau pre-filter off"
+            for name in ("M", "beta"):
+                inert.setdefault(name, f"query=none: without relevance Algorithm 1 ignores {name}")
+        return inert
 
     def keep_mask(
         self,
@@ -295,16 +380,17 @@ class ReDiPrune(Pruner):
         *,
         query: torch.Tensor | None = None,
         relevance: torch.Tensor | None = None,
+        frames_per_sample: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        if query is None:
+        if query is None and relevance is None:
             raise ValueError(
                 "query=None is not allowed for pruner 'rediprune'; pass the prompt query "
-                "(an all-zero vector for query strategy 'none')"
+                "(an all-zero vector for query strategy 'none') or a relevance (F, L) from another encoder"
             )
-        x = check_features(features)
+        x = check_features(features, check_finite=False)  # rediprune_select checks
         idx = rediprune_select(
             x, query, params.ratio, params.alpha, params.tau,
-            M=params.M, beta=params.beta, prefilter=params.prefilter,
+            M=params.M, beta=params.beta, prefilter=params.prefilter, relevance=relevance,
         )
         mask = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
         return mask.scatter_(1, idx, True)

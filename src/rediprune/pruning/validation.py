@@ -45,9 +45,21 @@ def check_features(features: torch.Tensor, name: str = "features", *, check_fini
         _fail(f"{name}.shape", tuple(features.shape), "non-empty frames: B ≥ 1, L ≥ 1, C ≥ 1")
     if not features.is_floating_point():
         _fail(f"{name}.dtype", features.dtype, "a floating-point dtype")
-    if check_finite and not bool(torch.isfinite(features).all()):
+    if check_finite and not all_finite(features):
         _fail(name, "non-finite values", "finite values only (no NaN or inf)")
     return features
+
+
+def all_finite(tensor: torch.Tensor) -> bool:
+    """Whether every element is finite, in one fp32 sum when it is (no bool tensor the input's size).
+
+    A NaN or inf anywhere makes the sum non-finite; a non-finite sum of finite values (overflow) is
+    told apart by the element-wise check, which only then runs. On the features a pruner gets, the
+    element-wise check cost 2-3× the whole CDPruner selection.
+    """
+    if bool(torch.isfinite(tensor.sum(dtype=torch.float32))):
+        return True
+    return bool(torch.isfinite(tensor).all())
 
 
 def check_query(query: torch.Tensor | None, frames: int, name: str = "query") -> torch.Tensor | None:

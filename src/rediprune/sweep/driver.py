@@ -356,7 +356,7 @@ class SweepDriver:
     def finish(self, extra: dict[str, Any] | None = None) -> int:
         """Write reports, log the W&B sweep run, print the summary, stop workers; return the exit code."""
         from rediprune.sweep.pareto import pareto_front
-        from rediprune.sweep.report import summary_text, write_reports
+        from rediprune.sweep.report import paper_tables, summary_text, write_reports
 
         self.open()
         assert self.store is not None
@@ -367,13 +367,16 @@ class SweepDriver:
         rows = sorted(self.store.latest(), key=lambda r: (not isinstance(r.get("trial"), int), r.get("trial") or 0))
         front = pareto_front(rows, self.objective, self.cost)
         paths = write_reports(rows, front, self.sweep_dir, objective=self.objective, cost=self.cost, title=self.name)
+        paper = paper_tables(self.sweep_dir, self.run.search.report, self.master)  # search.report layouts
         if self.tracker is not None:
             self.tracker.flush()  # every trial run logged before the counts are read
         stats = self.summary(rows, front)
+        stats["paper_tables"] = paper.summary()
         if self.tracker is not None:
             short = {k: v for k, v in stats.items() if not isinstance(v, (list, dict))}
             self.tracker.sweep(rows, front, objective=self.objective, cost=self.cost, config=public_config(self.master),
-                               summary={**short, **(extra or {})}, files=[p for k, p in paths.items() if k in ("png", "html")])
+                               summary={**short, **(extra or {})}, files=[p for k, p in paths.items() if k in ("png", "html")],
+                               tables=paper.wandb)
             self.tracker.close()
         record = {k: v for k, v in stats.items() if k not in ("front", "best", "failures")}
         record.update(extra or {})

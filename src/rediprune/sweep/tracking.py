@@ -4,7 +4,7 @@ Usage::
 
     tracker = Tracker(run_cfg.wandb, sweep="grid-3f9a1c2e", folder=sweep_dir)   # checks the mode now
     tracker.trial(row, config, on_logged=store.mark_logged)   # queued; logged by a background thread
-    tracker.sweep(rows, front, objective="primary_metric", cost="tflops", files=[png, html])
+    tracker.sweep(rows, front, objective="primary_metric", cost="tflops", files=[png, html], tables=paper.wandb)
     tracker.close()
 
 Mode ``auto`` is online when W&B finds an API key (``WANDB_API_KEY``, ``~/.netrc`` written by
@@ -185,6 +185,7 @@ class Tracker:
         config: dict[str, Any],
         summary: dict[str, Any],
         files: Sequence[Path] = (),
+        tables: dict[str, Any] | None = None,
     ) -> None:
         """The sweep-level run: tables of all trials and of the Pareto set, the accuracy-vs-cost scatter."""
         self.flush()
@@ -212,6 +213,7 @@ class Tracker:
                         data["pareto_png"] = wandb.Image(str(path))
                     elif path.suffix == ".html" and path.exists():
                         data["pareto_html"] = wandb.Html(str(path))
+                data.update(tables or {})  # the paper-table layouts (rediprune.reports)
                 run.log(data)
                 run.summary.update({k: v for k, v in summary.items() if v is not None})
         except Exception as exc:  # noqa: BLE001

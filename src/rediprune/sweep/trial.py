@@ -75,6 +75,7 @@ def describe(run: Any) -> dict[str, Any]:
         dataset=run.dataset.name,
         pruner=run.pruner.name.value,
         query=run.query.strategy.value,
+        query_source=run.query.source.value,
     )
     return row
 
@@ -100,6 +101,7 @@ def run_trial(cfg: DictConfig) -> dict[str, Any]:
         loaded = state.loads - loads_before
         if loaded:
             cache_before = state.cache_counts()  # a new adapter counts from zero
+        state.reuse_answers(adapter, run.search.reuse_answers)
         from rediprune.evaluation import run_evaluation
 
         metrics = run_evaluation(run, adapter=adapter, output_dir=job_dir, log=log.info)
@@ -116,6 +118,8 @@ def run_trial(cfg: DictConfig) -> dict[str, Any]:
         cache_hits=cache_after["hits"] - cache_before["hits"],
         cache_misses=cache_after["misses"] - cache_before["misses"],
         cache_disk_hits=cache_after["disk_hits"] - cache_before["disk_hits"],
+        answers_reused=cache_after["answers_reused"] - cache_before["answers_reused"],
+        answers_generated=cache_after["answers_generated"] - cache_before["answers_generated"],
         attempt=attempt,
         worker_pid=os.getpid(),
         worker_host=socket.gethostname(),

@@ -46,6 +46,10 @@ class Resident:
         self.key: str | None = None
         self.loads = 0
         self.cache: TensorCache | None = None
+        # generated answers, keyed by BackboneAdapter.answer_key, in memory and on disk under
+        # cache_dir/answers/<backbone namespace>: trials, workers and later sweeps reuse them when
+        # search.reuse_answers is on
+        self.answers: TensorCache | None = None
 
     def adapter_for(self, run: Any) -> Any:
         """The loaded adapter for ``run.backbone``; a different backbone replaces the resident one."""
@@ -63,11 +67,14 @@ class Resident:
                 folder, max_disk_bytes=int(run.launch.cache_max_gb * 2**30), validate=adapter.feature_problem
             )
             adapter.feature_cache = self.cache
+        if hasattr(adapter, "answer_cache"):
+            folder = Path(run.cache_dir).expanduser() / "answers" / namespace(backbone=asdict(run.backbone))
+            self.answers = TensorCache(folder, max_memory_bytes=256 << 20)
         self.adapter, self.key = adapter, key
         return adapter
 
     def release(self) -> None:
-        self.adapter = self.key = self.cache = None
+        self.adapter = self.key = self.cache = self.answers = None
         gc.collect()
         try:
             import torch
@@ -86,7 +93,15 @@ class Resident:
             counts["misses"] = int(stats.get("misses", 0))
         if self.cache is not None:
             counts["disk_hits"] = self.cache.disk_hits
+        answers = getattr(self.adapter, "answer_stats", None)
+        counts["answers_reused"] = int(answers["reused"]) if isinstance(answers, dict) else 0
+        counts["answers_generated"] = int(answers["generated"]) if isinstance(answers, dict) else 0
         return counts
+
+    def reuse_answers(self, adapter: Any, enabled: bool) -> None:
+        """Plug this process's answer store into ``adapter`` (``search.reuse_answers``), or unplug it."""
+        if hasattr(adapter, "answer_cache"):
+            adapter.answer_cache = self.answers if enabled else None
 
 
 _RESIDENT = Resident()
