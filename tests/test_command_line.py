@@ -128,3 +128,31 @@ def test_grid_runs_each_listed_value_once(capsys):
     err = capsys.readouterr().err
     assert "note: ratio=0.05,0.05,0.1,0.10 lists a value more than once; each runs once: ratio=0.05,0.1" in err
     assert "alpha" not in err
+
+
+# ---------------------------------------------------------------------------------- front and summary
+def test_pareto_front_keeps_ties_as_optunas_best_trials():
+    import optuna
+
+    from rediprune.sweep.pareto import pareto_front
+
+    points = [(0.5, 1.0), (0.6, 2.0), (0.6, 2.0), (0.4, 2.0), (0.7, 3.0), (0.7, 3.0), (0.2, 0.5)]
+    rows = [{"hash": str(i), "trial": i, "primary_metric": y, "tflops": x} for i, (y, x) in enumerate(points)]
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for y, x in points:
+        study.add_trial(optuna.trial.create_trial(values=[y, x], params={}, distributions={}))
+    expected = sorted(t.number for t in study.best_trials)
+    assert sorted(r["trial"] for r in pareto_front(rows)) == expected == [0, 1, 2, 4, 5, 6]
+
+
+def test_summary_lists_only_the_files_written(tmp_path):
+    from rediprune.sweep.report import summary_text
+
+    (tmp_path / "results.csv").write_text("")
+    (tmp_path / "results.jsonl").write_text("")
+    stats = {"name": "s", "folder": str(tmp_path), "trials": 1, "ran": 0, "skipped": 0, "failed": 1,
+             "wall_seconds": 1.0, "model_loads": 1, "workers": 1, "cache_hits": 0, "cache_misses": 0,
+             "cache_disk_hits": 0, "cache_dir": "c", "objective": "primary_metric", "cost": "tflops", "best": None,
+             "front": [], "ok_rows": 0, "failures": [], "wandb": None}
+    text = summary_text(stats)
+    assert "pareto.png" not in text and "(csv, jsonl)" in text and "model loads: 1" in text

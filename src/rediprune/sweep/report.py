@@ -153,7 +153,9 @@ def summary_text(s: dict[str, Any]) -> str:
         lines.append(f"table {name}: {where}" + ("" if where.startswith("error") else " (.tex, .csv beside it)"))
     if s.get("wandb"):
         lines.append(f"W&B: {s['wandb']}")
-    lines.append(f"results: {s['folder']}/results.md (csv, jsonl, pareto.png, pareto.html)")
+    written = [name for name in ("results.csv", "results.jsonl", "pareto.png", "pareto.html")
+               if (Path(s["folder"]) / name).is_file()]  # no plot without a successful trial
+    lines.append(f"results: {s['folder']}/results.md ({', '.join(n.removeprefix('results.') for n in written)})")
     return "\n".join(lines)
 
 

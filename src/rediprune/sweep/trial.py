@@ -127,6 +127,7 @@ def run_trial(cfg: DictConfig) -> dict[str, Any]:
         job_dir=str(job_dir),
     )
     write_text_atomic(job_dir / "metrics.json", json.dumps(row, indent=2, default=str, allow_nan=True))
+    (job_dir / "traceback.txt").unlink(missing_ok=True)  # an earlier failed attempt's, no longer true
     log.info("trial done in %.1f s: %s=%s tflops=%s", row["trial_seconds"], "primary_metric",
              row.get("primary_metric"), row.get("tflops"))
     return row
