@@ -9,6 +9,7 @@ ties on the Pareto front are checked on the functions that handle them.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -156,3 +157,26 @@ def test_summary_lists_only_the_files_written(tmp_path):
              "front": [], "ok_rows": 0, "failures": [], "wandb": None}
     text = summary_text(stats)
     assert "pareto.png" not in text and "(csv, jsonl)" in text and "model loads: 1" in text
+
+
+# ---------------------------------------------------------------------------------- help
+def _help(app: str, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(REPO / f"src/{app}.py"), *args, "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_help_lists_groups_options_and_hyperparameters_where_they_apply():
+    sweep = _help("sweep")
+    for text in ("usage: python src/sweep.py -m", "pruner    cdpruner, divprune, none, random, rediprune*",
+                 "search    grid*, pareto", "launch.num_workers = 2", "ratio  default 0.15   a number in (0, 1]",
+                 "alpha  default 0.5    a number in [0, inf)", "M      default null   null or an integer ≥ 1",
+                 "beta   default 3.0    a number in [1, inf)", "(pruner rediprune)",
+                 "query.max_tokens = 128    # at most this many prompt tokens"):
+        assert text in sweep, text
+    assert not re.search(r"\bschema\b", sweep)
+    evaluate = _help("evaluate", "pruner=divprune")
+    assert "usage: python src/evaluate.py" in evaluate and "pruner    cdpruner, divprune*" in evaluate
+    assert "search" not in evaluate and "launch" not in evaluate and "wandb" not in evaluate  # sweep-only
+    assert "ratio  default" in evaluate and "alpha  default" not in evaluate  # DivPrune reads only ratio
