@@ -180,3 +180,13 @@ def test_help_lists_groups_options_and_hyperparameters_where_they_apply():
     assert "usage: python src/evaluate.py" in evaluate and "pruner    cdpruner, divprune*" in evaluate
     assert "search" not in evaluate and "launch" not in evaluate and "wandb" not in evaluate  # sweep-only
     assert "ratio  default" in evaluate and "alpha  default" not in evaluate  # DivPrune reads only ratio
+
+
+def test_summary_warns_when_no_row_has_the_objective(tmp_path):
+    from rediprune.sweep.report import summary_text
+
+    stats = {"name": "s", "folder": str(tmp_path), "trials": 1, "ran": 1, "skipped": 0, "failed": 0,
+             "wall_seconds": 1.0, "model_loads": 1, "workers": 1, "cache_hits": 0, "cache_misses": 0,
+             "cache_disk_hits": 0, "cache_dir": "c", "objective": "metric/nope", "cost": "tflops", "best": None,
+             "front": [], "ok_rows": 1, "failures": [], "wandb": None}
+    assert "warning: no best trial: search.objective='metric/nope'" in summary_text(stats)
