@@ -190,3 +190,15 @@ def test_summary_warns_when_no_row_has_the_objective(tmp_path):
              "cache_disk_hits": 0, "cache_dir": "c", "objective": "metric/nope", "cost": "tflops", "best": None,
              "front": [], "ok_rows": 1, "failures": [], "wandb": None}
     assert "warning: no best trial: search.objective='metric/nope'" in summary_text(stats)
+
+
+def test_pinned_sweep_command_lines_are_checked_too(tmp_path):
+    cmd = [sys.executable, str(REPO / "src/sweep.py"), "-m", "--config-dir", "sweeps", "--config-name=main_grid",
+           "pruner=divprun", f"hydra.sweep.dir={tmp_path / 's'}"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: pruner='divprun' is not allowed; expected one of cdpruner, divprune, none, random, rediprune "
+        "(did you mean 'divprune'?)")
+    cmd[5] = "--config-name=nope"
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "--config-name='nope' is not allowed" in proc.stderr
