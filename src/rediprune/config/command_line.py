@@ -261,14 +261,16 @@ def check_overrides(overrides: Sequence[str], *, app: str, multirun: bool, confi
         taken = {id(o) for o in hydra_items}
         group_items = [o for o in parsed if id(o) not in taken and (str(o.key_or_group) in groups or o.package)]
         taken |= {id(o) for o in group_items}
+        loader = GlobalHydra.instance().config_loader()
         for override in group_items:
+            known = loader.get_group_options(str(override.key_or_group))
             for value in _values(override):
                 if value == _SCHEMA:
-                    loader = GlobalHydra.instance().config_loader()
-                    options = [o for o in loader.get_group_options(str(override.key_or_group)) if o != _SCHEMA]
+                    options = [o for o in known if o != _SCHEMA]
                     raise CommandLineError(f"{override.key_or_group}={value!r} is not allowed; expected "
                                            f"{choices_text(options)}")
-                composed(hydra_items, [_render(override, value)])
+                if value not in known:  # Hydra says what is missing (and finds --config-dir/searchpath options)
+                    composed(hydra_items, [_render(override, value)])
         cfg = composed(hydra_items + group_items)
         key_items = [o for o in parsed if id(o) not in taken]
         for override in key_items:
