@@ -152,18 +152,37 @@ def check_sweep(run: Any, sweep_dir: Path) -> None:
     check_address(run.launch)
 
 
-_TASKS_CHECKED: set[tuple[str, str | None]] = set()
+_TASKS_CHECKED: dict[tuple[str, str | None], str | None] = {}
+
+
+def task_problem(task: str, include_path: str | None) -> str | None:
+    """The evaluation's own task check (``rediprune.evaluation.runner.task_manager``); its message or None."""
+    from types import SimpleNamespace
+
+    from rediprune.evaluation.runner import task_manager
+
+    try:
+        task_manager(SimpleNamespace(dataset=SimpleNamespace(task=task, include_path=include_path)))
+    except ValueError as exc:  # ConfigError: the task name and close matches
+        return str(exc)
+    return None
 
 
 def check_task(run: Any) -> None:
-    """``dataset.task`` must be in lmms-eval's task index (bundled tasks or lmms-eval's own)."""
-    key = (run.dataset.task, run.dataset.include_path)
-    if key in _TASKS_CHECKED:
-        return
-    from rediprune.evaluation.runner import task_manager
+    """``dataset.task`` must be in lmms-eval's task index (bundled tasks or lmms-eval's own).
 
-    task_manager(run)  # raises ConfigError (a ValueError) naming the task and close matches
-    _TASKS_CHECKED.add(key)
+    The index is built in a short-lived child process: importing lmms-eval into the driver breaks the
+    driver's W&B service connection (the sweep-level run is then lost; tests/test_faults_sweep.py).
+    """
+    key = (run.dataset.task, run.dataset.include_path)
+    if key not in _TASKS_CHECKED:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            _TASKS_CHECKED[key] = pool.submit(task_problem, *key).result()
+    if _TASKS_CHECKED[key]:
+        raise ValueError(_TASKS_CHECKED[key])
 
 
 __all__ = ["RESULT_METRICS", "check_address", "check_objective", "check_storage", "check_sweep",
