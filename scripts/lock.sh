@@ -15,6 +15,6 @@ out="${1:-$root/requirements.lock}"
     || cp "$root/requirements.lock" "$out"   # start from the current pins
 uv="$(command -v uv || echo "$root/.venv/bin/uv")"
 cd "$root"
-"$uv" pip compile pyproject.toml --extra dev --extra video --universal --python-version 3.11 \
+"$uv" pip compile pyproject.toml --extra dev --extra video --extra postgres --universal --python-version 3.11 \
     "${upgrade[@]}" --no-header --quiet -o "$out"
 echo "$(grep -cE '^[a-z0-9]' "$out") pinned packages -> $out"

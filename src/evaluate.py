@@ -60,4 +60,7 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    from rediprune.config.command_line import check_command_line
+
+    check_command_line(sys.argv[1:], app="evaluate", config_dir=Path(__file__).resolve().parents[1] / "conf")
     main()

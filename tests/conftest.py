@@ -6,6 +6,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The embedded default is the trained demo world; unit and pipeline tests pin the seeded tiny backbone and
+# its 8-doc task (seconds), unless a test chooses its own.
+TINY = ("backbone=tiny_llava", "dataset=tiny_image")
+
+
+def pin_tiny(overrides) -> list[str]:
+    """``overrides`` plus the tiny backbone/dataset for every group the overrides leave to the default."""
+    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    return list(overrides) + [o for o in TINY if o.split("=", 1)[0] not in given]
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +35,7 @@ def compose_run(hf_home: Path, monkeypatch: pytest.MonkeyPatch):
 
     def make(*overrides: str):
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=[f"hf_home={hf_home}", *overrides])
+            cfg = compose("config", overrides=[f"hf_home={hf_home}", *pin_tiny(overrides)])
         return load(cfg)
 
     return make

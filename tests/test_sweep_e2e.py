@@ -11,29 +11,23 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import pin_tiny
 
 from rediprune.sweep.naming import wandb_id
 from rediprune.sweep.store import read_rows
+from servers import free_port, ray_head
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 QUICK = ["measure.timing_samples=0", "measure.flops_samples=0"]  # real evaluation, no latency/FLOP passes
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,36 +39,12 @@ def paths(tmp_path_factory):
 @pytest.fixture(scope="module")
 def head(paths):
     """A Ray head on 127.0.0.1 for this module, stopped (its own process group only) afterwards."""
-    port, dash = _free_port(), _free_port()
-    log = open(paths["root"] / "ray_head.log", "w")
-    proc = subprocess.Popen(
-        ["ray", "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
-         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-         "--num-cpus=2", "--disable-usage-stats"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{dash}/api/version", timeout=1)
-            break
-        except urllib.error.HTTPError:  # 401 without the token: the server is up
-            break
-        except Exception:
-            assert proc.poll() is None, (paths["root"] / "ray_head.log").read_text()
-            time.sleep(0.25)
-    yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}"}
-    proc.send_signal(signal.SIGINT)  # `ray start --block` stops its processes on SIGINT
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    log.close()
+    with ray_head(paths["root"]) as started:
+        yield started
 
 
 def _cmd(paths, sweep_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "src/sweep.py", "-m", *args, f"hydra.sweep.dir={sweep_dir}",
+    return [sys.executable, "src/sweep.py", "-m", *pin_tiny(args), f"hydra.sweep.dir={sweep_dir}",
             f"cache_dir={paths['cache']}", f"hf_home={paths['hf_home']}"]
 
 
@@ -238,10 +208,10 @@ def test_pareto_search_resumes_numbering_and_serves_the_dashboard(paths, head):
     study = _study(sweep_dir)
     assert [n for n, _ in study] == list(range(len(study)))
     assert sum(state == "COMPLETE" for _, state in study) == 4 and "RUNNING" not in {s for _, s in study}
-    with sqlite3.connect(sweep_dir / "optuna.db") as db:
-        interrupted = db.execute("select count(*) from trial_user_attributes where key='interrupted'").fetchone()[0]
-    assert interrupted == sum(state == "FAIL" for _, state in study) >= 1  # asked again, not lost
-    assert "interrupted (asked again)" in first.stdout
+    with sqlite3.connect(sweep_dir / "optuna.db") as db:  # RetryFailedTrialCallback marks each retry
+        retries = db.execute("select count(*) from trial_system_attributes where key='failed_trial'").fetchone()[0]
+    assert retries == sum(state == "FAIL" for _, state in study) >= 1  # asked again, not lost
+    assert "stale (a driver died; asked again)" in first.stdout
     second = _run(_cmd(paths, sweep_dir, *base, "search.n_trials=6"), env=env)
     assert second.returncode == 0, second.stdout + second.stderr[-3000:]
     more = _study(sweep_dir)
@@ -252,7 +222,7 @@ def test_pareto_search_resumes_numbering_and_serves_the_dashboard(paths, head):
     rows = _rows(sweep_dir)
     assert len({r["hash"] for r in rows if r["status"] == "ok"}) == len([r for r in rows if r["status"] == "ok"])
     # optuna-dashboard serves the storage (README line)
-    port = _free_port()
+    port = free_port()
     dash = subprocess.Popen(["optuna-dashboard", f"sqlite:///{sweep_dir / 'optuna.db'}", "--host", "127.0.0.1",
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -10,6 +10,29 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 
+def unique_values(parser: OverridesParser, overrides: List[Any]) -> List[Any]:
+    """Each list override with every value once (``ratio=0.05,0.05`` or ``ratio=0.1,0.10``), with a note."""
+    import sys
+
+    from rediprune.sweep.naming import canonical_value
+
+    out = []
+    for override in overrides:
+        if override.is_sweep_override() and not override.is_interval_sweep():
+            strings = list(override.sweep_string_iterator())
+            seen: dict = {}
+            for text, value in zip(strings, override.sweep_iterator()):
+                seen.setdefault(canonical_value(value), text)
+            if len(seen) < len(strings):
+                keep = list(seen.values())
+                head = override.input_line.split("=", 1)[0]
+                print(f"note: {override.input_line} lists a value more than once; each runs once: "
+                      f"{head}={','.join(keep)}", file=sys.stderr, flush=True)
+                override = parser.parse_overrides([f"{head}={','.join(keep)}"])[0]
+        out.append(override)
+    return out
+
+
 class GridSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from hydra_plugins.rediprune_sweep.ray_launcher import pool_driver
@@ -17,7 +40,7 @@ class GridSweeper(BasicSweeper):
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         driver = pool_driver(self.launcher, "rediprune_grid")
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides(self._parse_config() + list(arguments))
+        overrides = unique_values(parser, parser.parse_overrides(self._parse_config() + list(arguments)))
         # One batch: the pool hands each free worker the next trial, so Hydra's batching would only add waits.
         (grid,) = self.split_arguments(overrides, None)
         with driver.stopping_on_error():

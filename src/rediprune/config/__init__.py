@@ -9,6 +9,10 @@ Usage::
 The YAML files in ``conf/`` fill these schemas; the schema for each group is registered in Hydra's
 ConfigStore as ``<group>/schema`` and named first in each YAML's defaults list, so a typo in a key or
 a value outside an enum fails when the config is composed.
+
+Importing this module registers the ``rediprune_demo`` resolver: ``${rediprune_demo:image/llava}`` is the
+absolute path of a shipped demo model folder (``rediprune.demo.demo_path``), so configs name package data
+without depending on the working directory.
 """
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ from rediprune.config.evaluation import (
     QueryConfig,
 )
 from rediprune.config.sweep import LaunchConfig, SearchConfig, WandbConfig
+from rediprune.demo import demo_path
+
+OmegaConf.register_new_resolver("rediprune_demo", demo_path, replace=True)
 
 
 @dataclass
@@ -53,6 +60,9 @@ class RunConfig:
         from rediprune.pruning.validation import check_params
 
         check_params(self.ratio, self.alpha, self.tau, self.M, self.beta, self.pruner.prefilter.value)
+        for key, seed in (("seed", self.seed), ("pruner.seed", self.pruner.seed)):
+            if not 0 <= seed < 2**32:  # numpy's and torch's seed range
+                raise ValueError(f"{key}={seed!r} is not allowed; expected an integer in [0, 2**32 - 1]")
 
 
 def register_configs() -> None:

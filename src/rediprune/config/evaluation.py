@@ -43,6 +43,13 @@ class QueryStrategy(str, enum.Enum):
     exponential = "exponential"
 
 
+class QuerySource(str, enum.Enum):
+    """Which encoder the text query comes from (SPEC §3)."""
+
+    llm = "llm"  # the paper's: the LLM's input embeddings of the prompt tail, weighted by the strategy
+    clip_text = "clip_text"  # the backbone's CLIP text tower on the question vs CLIP-projected patches
+
+
 class Prefilter(str, enum.Enum):
     reference = "reference"  # SPEC §2.1, the authors' released behaviour (default)
     paper = "paper"  # SPEC §2.2, Algorithm 1 literally
@@ -154,6 +161,9 @@ class QueryConfig:
 
     strategy: QueryStrategy = QueryStrategy.exponential
     max_tokens: int = 128  # at most this many prompt tokens after the last visual placeholder
+    # llm: the paper's query; clip_text: relevance = cosine of CLIP text embedding and CLIP-projected
+    # patches (backbone.clip_checkpoint); strategy then only matters as "none" (no query)
+    source: QuerySource = QuerySource.llm
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -202,5 +212,6 @@ __all__ = [
     "PrunerConfig",
     "PrunerName",
     "QueryConfig",
+    "QuerySource",
     "QueryStrategy",
 ]

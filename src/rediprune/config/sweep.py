@@ -88,6 +88,8 @@ class SearchConfig:
     # from the search kind and the command's overrides, so rerunning the same command resumes it.
     name: Optional[str] = None
     skip_finished: bool = True  # rerun: skip trials whose config hash already finished in this sweep
+    # paper-table layouts (conf/report/layout/<name>.yaml) written to <sweep folder>/reports at the end
+    report: List[str] = field(default_factory=list)
     objective: str = "primary_metric"  # result key to maximise (higher is better)
     cost: str = "tflops"  # result key to minimise
     # Optuna (kind=pareto)
@@ -99,12 +101,24 @@ class SearchConfig:
     population_size: int = 8  # NSGA-II generation size
     n_startup_trials: int = 6  # TPE random trials before modelling
     space: Dict[str, ParamSpace] = field(default_factory=dict)
+    # Shared studies (several drivers on one storage): Optuna's heartbeat marks a trial whose driver
+    # stopped beating for grace_period seconds FAIL, and its parameters are asked again up to max_retry times.
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    max_retry: int = 3
     # A trial whose pruned LLM input for a sample equals one a worker already generated for (same
     # model, prompt, pixels, kept tokens per frame, generation settings) reuses that answer instead
     # of generating; selection, token counts, TFLOPs and timing still run per trial. false: always generate.
     reuse_answers: bool = True
 
     def __post_init__(self) -> None:
+        if self.heartbeat_interval < 1:
+            _fail("search.heartbeat_interval", self.heartbeat_interval, "an integer ≥ 1 (seconds)")
+        if self.grace_period <= self.heartbeat_interval:
+            _fail("search.grace_period", self.grace_period,
+                  f"an integer > search.heartbeat_interval={self.heartbeat_interval} (seconds)")
+        if self.max_retry < 0:
+            _fail("search.max_retry", self.max_retry, "an integer ≥ 0")
         if self.name is not None and not _is_slug(self.name):
             _fail("search.name", self.name, "null or 1-48 characters of [A-Za-z0-9._-]")
         if self.study_name is not None and not self.study_name.strip():
@@ -181,8 +195,11 @@ class LaunchConfig:
     start_timeout: float = 600.0  # seconds to wait for the first worker (an autoscaler adding a GPU node)
     log_to_driver: bool = False  # stream worker stdout to the console (each trial has its own log)
     progress: bool = True  # tqdm bar over trials
+    cache_max_gb: float = 20.0  # bound of the on-disk feature cache; least recently used entries go first
 
     def __post_init__(self) -> None:
+        if not self.cache_max_gb > 0:
+            _fail("launch.cache_max_gb", self.cache_max_gb, "a number of GiB > 0")
         if self.address is not None and not self.address.strip():
             _fail("launch.address", self.address, "null (local Ray), 'auto', 'host:port' or 'ray://host:port'")
         if self.num_workers < 1:

@@ -62,6 +62,7 @@ def task_metrics(results: dict[str, Any], primary: str) -> dict[str, Any]:
             f"expected one of {', '.join(sorted(names)) or '(none reported)'}"
         )
     flat["primary_metric"] = fmean(matched)
+    flat["primary_metric_name"] = primary  # what primary_metric is (plot axes, reports)
     flat["tasks"] = ",".join(leaves)
     return flat
 

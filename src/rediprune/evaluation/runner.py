@@ -189,6 +189,7 @@ def run_evaluation(
         "dataset": run.dataset.name,
         "pruner": run.pruner.name.value,
         "query": run.query.strategy.value,
+        "query_source": run.query.source.value,
         "ratio": run.ratio,
         "alpha": run.alpha,
         "tau": run.tau,

@@ -295,6 +295,24 @@ class BackboneAdapter:
             for li, layer in enumerate(layers)
         }
 
+    def feature_problem(self, key: str, value: Any) -> str | None:
+        """Why a cached entry cannot be a state of the tower its key names (shape), or None.
+
+        The feature cache checks what it reads from disk with this, so an entry of the wrong shape (a
+        different tower's, a hand-copied file) is recomputed instead of failing every trial.
+        """
+        tower_name = key.rsplit("|", 4)[1] if key.count("|") >= 4 else ""
+        tower = getattr(self.model.model, tower_name, None)
+        if tower is None or not isinstance(value, torch.Tensor):
+            return None
+        embeddings = getattr(getattr(tower, "vision_model", tower), "embeddings", None)
+        tokens = getattr(embeddings, "num_positions", None)
+        hidden = tower.config.hidden_size
+        expected = (tokens if isinstance(tokens, int) else value.shape[0], hidden)
+        if tuple(value.shape) != expected:
+            return f"shape {tuple(value.shape)}, but {tower_name} gives {expected}"
+        return None
+
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """The model's own vision-language projector on (…, C) features."""
         return self.model.model.multi_modal_projector(features)
@@ -309,7 +327,12 @@ class BackboneAdapter:
             stats = [self._stats(batch, b, 0, 0.0, 0.0) for b in range(len(batch))]
             return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}, stats
         pruner = self._pruner
-        need_clip = Need.CLIP_RELEVANCE in pruner.requires
+        settings = self.settings
+        # query.source=clip_text: the query-based pruner gets CLIP text-patch cosines as its relevance
+        clip_query = (
+            Need.QUERY in pruner.requires and settings.query_source == "clip_text" and settings.query_strategy != "none"
+        )
+        need_clip = Need.CLIP_RELEVANCE in pruner.requires or clip_query
         layers = tuple(dict.fromkeys(self.feature_layers + ((-1,) if need_clip else ())))
         # one tower pass serves both; the processor's float32 pixels, so cache keys are the same as encode()'s
         states = self._tower_states(batch.pixel_values, batch.modality, layers)
@@ -319,7 +342,9 @@ class BackboneAdapter:
 
         start = _now(self.device)
         query = relevance = None
-        if Need.QUERY in pruner.requires:
+        if clip_query:
+            relevance = -self._clip_relevance(batch, states[-1])  # cosines: the minus is CDPruner's
+        elif Need.QUERY in pruner.requires:
             query = build_queries(
                 batch.input_ids,
                 batch.attention_mask,
@@ -328,7 +353,7 @@ class BackboneAdapter:
                 self.settings.query_strategy,
                 self.settings.query_max_tokens,
             )
-        if need_clip:
+        if Need.CLIP_RELEVANCE in pruner.requires:
             relevance = self._clip_relevance(batch, states[-1])
         query_seconds = (_now(self.device) - start) / len(batch)  # each sample's share of the batch
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from rediprune.config.evaluation import Hyperparameters, PrunerConfig, QueryConfig
 
 PLACEMENTS = ("default", "pre_projection", "post_projection")
+QUERY_SOURCES = ("llm", "clip_text")  # where the text query comes from (QueryConfig.source)
 
 
 def _value(x: object) -> object:
@@ -26,7 +27,8 @@ class PruningSettings:
 
     pruner: a registered pruner name (``rediprune.pruning.available_pruners()``); params: its
     hyperparameters; query_strategy / query_max_tokens: how the text query is built from the prompt
-    (SPEC §3), used only by pruners that require a query; placement: "default" (the pruner's own:
+    (SPEC §3), used only by pruners that require a query; query_source: "llm" (those prompt embeddings) or
+    "clip_text" (relevance from the CLIP text tower, SPEC §3 last paragraph); placement: "default" (the pruner's own:
     ReDiPrune before the projector, DivPrune/CDPruner after it), "pre_projection" or "post_projection".
     Invalid values raise ValueError naming the field.
     """
@@ -36,11 +38,13 @@ class PruningSettings:
     query_strategy: str = "exponential"
     query_max_tokens: int = 128
     placement: str = "default"
+    query_source: str = "llm"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pruner", _value(self.pruner))
         object.__setattr__(self, "query_strategy", _value(self.query_strategy))
         object.__setattr__(self, "placement", _value(self.placement))
+        object.__setattr__(self, "query_source", _value(self.query_source))
         get_pruner(self.pruner)  # ValueError "pruner=… is not a known pruner; allowed: …"
         if not isinstance(self.params, PruneParams):
             raise ValueError(f"params={self.params!r} is not allowed; expected a rediprune.pruning.PruneParams")
@@ -51,6 +55,10 @@ class PruningSettings:
         max_tokens = self.query_max_tokens
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValueError(f"query_max_tokens={self.query_max_tokens!r} is not allowed; expected an integer ≥ 1")
+        if self.query_source not in QUERY_SOURCES:
+            raise ValueError(
+                f"query_source={self.query_source!r} is not allowed; expected one of {', '.join(QUERY_SOURCES)}"
+            )
         if self.placement not in PLACEMENTS:
             raise ValueError(f"placement={self.placement!r} is not allowed; expected one of {', '.join(PLACEMENTS)}")
 
@@ -77,6 +85,7 @@ class PruningSettings:
             query_strategy=str(_value(query.strategy)),
             query_max_tokens=query.max_tokens,
             placement=str(_value(pruner.placement)),
+            query_source=str(_value(getattr(query, "source", "llm"))),
         )
 
 

@@ -267,6 +267,7 @@ def rediprune_select(
     M: int | None = None,
     beta: float = 3.0,
     prefilter: str = "reference",
+    relevance: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Indices of the visual tokens ReDiPrune keeps, per frame, sorted ascending.
 
@@ -276,6 +277,9 @@ def rediprune_select(
     ratio: keep ratio r in (0, 1]; every frame keeps k = max(1, round(r·L)) tokens (all if k ≥ L).
     alpha, tau, M, beta: SPEC §2; M and beta only act with prefilter="paper".
     prefilter: "reference" (SPEC §2.1, default) or "paper" (SPEC §2.2).
+    relevance: (B, L) or (L,) relevance s_i computed elsewhere (a query from another encoder, SPEC §3
+        last paragraph: cosines of CLIP text and CLIP-projected patches); it replaces ⟨x̂_i, q̂⟩ and
+        ``query`` is then ignored. Diversity is still measured on ``features``.
     Returns a LongTensor (k,) for (L, C) input or (B, k), on the features' device.
     """
     check_params(ratio, alpha, tau, M, beta, prefilter)
@@ -290,6 +294,13 @@ def rediprune_select(
         return out[0] if single else out
 
     x = x.float()
+    if relevance is not None:
+        rel = relevance.reshape(1, -1) if relevance.dim() == 1 else relevance
+        if rel.shape != (batch, length):
+            raise ValueError(
+                f"relevance.shape={tuple(relevance.shape)} is not allowed; expected ({batch}, {length}) or ({length},)"
+            )
+        q = None
     if prefilter == "reference" and tau > 0 and k < length // 2 and q is not None:
         gram = None  # only the ~3k candidates' Gram will be needed
         squared = torch.linalg.vector_norm(x, dim=2).square_()
@@ -306,6 +317,9 @@ def rediprune_select(
         qn = _normalize(align_query(q.float(), width))  # (1, C) shared by all frames, or (B, C)
         s = _relevance(x, qn).mul_(inv_norm)  # ⟨x_i, q̂⟩ / ‖x_i‖
         has_query = (qn.abs().amax(dim=1) > 0).expand(batch)
+    if relevance is not None:  # relevance from another encoder (CLIP text vs patches), used as given
+        s = rel.to(device=x.device, dtype=torch.float32)
+        has_query = torch.ones(batch, dtype=torch.bool, device=x.device)
 
     if prefilter == "paper":
         chosen = _paper_greedy(x, gram, inv_norm, s, has_query, k, float(alpha), float(tau), M, float(beta))
@@ -368,15 +382,15 @@ class ReDiPrune(Pruner):
         relevance: torch.Tensor | None = None,
         frames_per_sample: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        if query is None:
+        if query is None and relevance is None:
             raise ValueError(
                 "query=None is not allowed for pruner 'rediprune'; pass the prompt query "
-                "(an all-zero vector for query strategy 'none')"
+                "(an all-zero vector for query strategy 'none') or a relevance (F, L) from another encoder"
             )
         x = check_features(features, check_finite=False)  # rediprune_select checks
         idx = rediprune_select(
             x, query, params.ratio, params.alpha, params.tau,
-            M=params.M, beta=params.beta, prefilter=params.prefilter,
+            M=params.M, beta=params.beta, prefilter=params.prefilter, relevance=relevance,
         )
         mask = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
         return mask.scatter_(1, idx, True)

@@ -23,6 +23,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import psutil
+
+from rediprune.sweep.reaper import Reaper
 from rediprune.sweep.workers import TrialWorker
 
 log = logging.getLogger(__name__)
@@ -47,9 +50,10 @@ class Job:
 class RaySession:
     """The Ray connection of one sweep; shuts down only an instance it started itself."""
 
-    def __init__(self, started: bool, address: str | None) -> None:
+    def __init__(self, started: bool, address: str | None, reaper: Reaper | None = None) -> None:
         self.started = started
         self.local = started and address is None  # a Ray of our own: no autoscaler will add nodes
+        self.reaper = reaper
 
     def fitting_workers(self, wanted: int, cpus: float, gpus: float) -> int:
         """How many of ``wanted`` workers this Ray can ever place (a cluster may grow: all of them)."""
@@ -90,14 +94,19 @@ class RaySession:
         num_cpus = launch.num_cpus or max(1, int(round(launch.num_workers * launch.cpus_per_worker)))
         # address="local": always a new instance, even if `ray start` left a cluster on this machine
         # (address=None would join that one).
+        before = {child.pid for child in psutil.Process().children()}
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
-        return cls(True, None)
+        # The processes ray.init started (GCS, raylet, ...): a reaper stops their trees if we die.
+        started = [child.pid for child in psutil.Process().children() if child.pid not in before]
+        return cls(True, None, Reaper.watch(started))
 
     def close(self) -> None:
         import ray
 
         if self.started and ray.is_initialized():
             ray.shutdown()
+        if self.reaper is not None:
+            self.reaper.close()
 
 
 @dataclass

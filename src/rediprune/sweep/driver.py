@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from rediprune.sweep.dispatch import Job, RaySession, WorkerPool, WorkersUnavailable
 from rediprune.sweep.naming import config_hash
+from rediprune.sweep.preflight import check_sweep, check_task
 from rediprune.sweep.store import ResultStore, write_text_atomic
 from rediprune.sweep.trial import describe
 from rediprune.sweep.workers import adapter_key
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 CONFIG_ERROR_EXIT = 2  # as src/evaluate.py: nothing ran
 TRIAL_FAILED_EXIT = 1
+INTERRUPTED_EXIT = 130  # the shell's convention for a run stopped by SIGINT
 
 
 class TrialFailed(RuntimeError):
@@ -118,6 +122,10 @@ class SweepDriver:
         self.run = check(task_part(config), "config")  # search/launch/wandb before anything starts
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).expanduser().resolve()
         self.name = self.sweep_dir.name
+        try:  # what only this machine can tell: folder, storage driver, CPUs, Ray address
+            check_sweep(self.run, self.sweep_dir)
+        except ValueError as exc:
+            config_error(str(exc))
         self.objective = self.run.search.objective
         self.cost = self.run.search.cost
         self.store: ResultStore | None = None
@@ -129,6 +137,7 @@ class SweepDriver:
         self.skipped: list[dict[str, Any]] = []
         self.seen: set[str] = set()  # hashes of this invocation's trials
         self.n_workers = 0
+        self.relogged = 0  # W&B runs of earlier finished trials logged again (their driver was killed)
 
     # ------------------------------------------------------------------ setup
     def open(self) -> None:
@@ -202,6 +211,10 @@ class SweepDriver:
                     job_cfg[key] = str(Path(str(job_cfg[key])).expanduser().resolve())
         task = task_part(job_cfg)
         run = check(task, where)
+        try:
+            check_task(run)  # lmms-eval's task index, before any worker loads a model
+        except ValueError as exc:
+            config_error(f"{where}: {exc}")
         container = OmegaConf.to_container(task, resolve=True)
         assert isinstance(container, dict)
         return Job(num=num, overrides=list(overrides), config=job_cfg, hash=config_hash(container),
@@ -216,11 +229,24 @@ class SweepDriver:
         self.open()
         assert self.store is not None
         if self.run.search.skip_finished and self.store.finished(job.hash):
-            return self.store.get(job.hash)
+            row = self.store.get(job.hash)
+            # the folder of the trial that produced it (a search may ask the same point again under a new
+            # number), found by name under this sweep folder so a moved sweep folder still resumes
+            folder = self.sweep_dir / Path(str(row.get("job_dir") or self.job_dir(job))).name
+            if not folder.is_dir():  # its metrics, log and samples are gone: run it again
+                print(f"note: trial {row.get('trial')}'s folder {folder} is missing; running it again",
+                      file=sys.stderr, flush=True)
+                return None
+            return row
         return None
 
     def skip(self, job: Job, row: dict[str, Any]) -> dict[str, Any]:
-        """Count ``job`` as done by an earlier run of this sweep (``row`` is its stored result)."""
+        """Count ``job`` as done by an earlier run of this sweep (``row`` is its stored result); log its
+        W&B run if the earlier run was killed before that run was finished."""
+        assert self.store is not None
+        if self.tracker is not None and self.tracker.enabled and not self.store.logged(row):
+            self.tracker.trial(row, public_config(job.config), on_logged=self.store.mark_logged)
+            self.relogged += 1
         self.skipped.append(row)
         self.seen.add(job.hash)
         self._tick()
@@ -245,7 +271,7 @@ class SweepDriver:
         self.ran.append(row)
         self.seen.add(job.hash)
         if self.tracker is not None:
-            self.tracker.trial(row, public_config(job.config))
+            self.tracker.trial(row, public_config(job.config), on_logged=self.store.mark_logged)
         self._tick()
         return row
 
@@ -300,6 +326,8 @@ class SweepDriver:
             where = self.sweep_dir / "wandb"
             wandb = (f"{self.tracker.mode}: project {self.run.wandb.project}, group {self.name}, "
                      f"{self.tracker.logged} trial runs + 1 sweep run")
+            if self.relogged:
+                wandb += f" ({self.relogged} of them logged again: an earlier driver stopped before finishing them)"
             if self.tracker.mode == "offline":
                 wandb += f" under {where} (upload: wandb sync {where}/offline-run-*)"
         return {
@@ -328,7 +356,7 @@ class SweepDriver:
     def finish(self, extra: dict[str, Any] | None = None) -> int:
         """Write reports, log the W&B sweep run, print the summary, stop workers; return the exit code."""
         from rediprune.sweep.pareto import pareto_front
-        from rediprune.sweep.report import summary_text, write_reports
+        from rediprune.sweep.report import paper_tables, summary_text, write_reports
 
         self.open()
         assert self.store is not None
@@ -339,13 +367,16 @@ class SweepDriver:
         rows = sorted(self.store.latest(), key=lambda r: (not isinstance(r.get("trial"), int), r.get("trial") or 0))
         front = pareto_front(rows, self.objective, self.cost)
         paths = write_reports(rows, front, self.sweep_dir, objective=self.objective, cost=self.cost, title=self.name)
+        paper = paper_tables(self.sweep_dir, self.run.search.report, self.master)  # search.report layouts
         if self.tracker is not None:
             self.tracker.flush()  # every trial run logged before the counts are read
         stats = self.summary(rows, front)
+        stats["paper_tables"] = paper.summary()
         if self.tracker is not None:
             short = {k: v for k, v in stats.items() if not isinstance(v, (list, dict))}
             self.tracker.sweep(rows, front, objective=self.objective, cost=self.cost, config=public_config(self.master),
-                               summary={**short, **(extra or {})}, files=[p for k, p in paths.items() if k in ("png", "html")])
+                               summary={**short, **(extra or {})}, files=[p for k, p in paths.items() if k in ("png", "html")],
+                               tables=paper.wandb)
             self.tracker.close()
         record = {k: v for k, v in stats.items() if k not in ("front", "best", "failures")}
         record.update(extra or {})
@@ -373,16 +404,42 @@ class SweepDriver:
 
     @contextmanager
     def stopping_on_error(self) -> Iterator[None]:
-        """Run a sweep body; on any exception ``abort``, and exit with status 2 if no worker could start."""
+        """Run a sweep body; on any exception ``abort``, and exit with status 2 if no worker could start.
+
+        Ctrl-C ends the sweep with one line saying how to resume (exit 130). Python raises the interrupt
+        wherever the main thread happens to be, and a library can turn it into its own error on the way
+        out (OmegaConf does, mid-composition), so the handler records it and any exception that follows
+        an interrupt counts as the interrupt.
+        """
+        interrupted = threading.Event()
+
+        def on_interrupt(signum: int, frame: Any) -> None:
+            interrupted.set()
+            raise KeyboardInterrupt
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, on_interrupt)
         try:
             yield
         except WorkersUnavailable as exc:  # nothing could run: say why
             self.abort()
             config_error(str(exc))
-        except BaseException:
+        except BaseException as exc:
+            if not (interrupted.is_set() or isinstance(exc, KeyboardInterrupt)):
+                self.abort()
+                raise
+            if previous is not None:  # a second Ctrl-C during the clean-up stops it the usual way
+                signal.signal(signal.SIGINT, previous)
+                previous = None
             self.abort()
-            raise
-
+            done = len(self.store) if self.store is not None else 0
+            print(f"\ninterrupted: {done} trial result(s) kept in {self.sweep_dir}; run the same command again "
+                  "to resume (finished trials are skipped)", file=sys.stderr, flush=True)
+            raise SystemExit(INTERRUPTED_EXIT) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
 __all__ = ["CONFIG_ERROR_EXIT", "TRIAL_FAILED_EXIT", "SweepDriver", "TrialFailed", "config_error", "public_config",
            "redact", "shown_overrides"]

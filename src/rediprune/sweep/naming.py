@@ -18,7 +18,8 @@ import re
 from typing import Any, Iterable, Mapping
 
 # Override keys that never change a trial's result.
-_NOT_IDENTITY = ("launch", "wandb", "hydra", "search.name", "search.skip_finished", "search.n_trials")
+_NOT_IDENTITY = ("launch", "wandb", "hydra", "search.name", "search.skip_finished", "search.n_trials",
+                 "search.heartbeat_interval", "search.grace_period", "search.max_retry")
 # Top-level config keys left out of the trial hash: how it runs and where caches live, not what it computes.
 _HASH_EXCLUDE = ("search", "launch", "wandb", "cache_dir", "hf_home", "hydra")
 
@@ -28,12 +29,41 @@ def _override_key(override: str) -> str:
     return key
 
 
+def canonical_value(value: Any) -> str:
+    """One spelling per value: ``0.1``, ``0.10`` and ``1e-1`` are the same number; ``16`` and ``16.0`` too."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(float(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def canonical_override(text: str) -> str:
+    """An override spelled by its values (parsed with Hydra's grammar): a list's values unique and sorted,
+    so ``ratio=0.10,0.05,0.1`` and ``ratio=0.05,0.1`` name the same sweep. Unparsable text stays as it is."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        override = OverridesParser.create().parse_overrides([text])[0]
+    except HydraException:
+        return text
+    head = text.split("=", 1)[0]
+    if override.is_delete() or (override.is_sweep_override() and override.is_interval_sweep()):
+        return text
+    if override.is_sweep_override():
+        values = sorted({canonical_value(v) for v in override.sweep_iterator()})
+    else:
+        values = [canonical_value(override.value())]
+    return f"{head}={','.join(values)}"
+
+
 def sweep_name(name: str | None, kind: str, overrides: Iterable[str]) -> str:
-    """``name`` if given, else ``<kind>-<8 hex>`` of the identity-defining command-line overrides."""
+    """``name`` if given, else ``<kind>-<8 hex>`` of the identity-defining command-line overrides, by value."""
     if name:
         return str(name)
     kept = sorted(
-        str(o)
+        canonical_override(str(o))
         for o in overrides
         if not any(_override_key(str(o)) == k or _override_key(str(o)).startswith(k + ".") for k in _NOT_IDENTITY)
     )
@@ -59,4 +89,4 @@ def wandb_id(sweep: str, cfg_hash: str, suffix: str = "") -> str:
     return f"{base}-{tail}"[:64]
 
 
-__all__ = ["canonical", "config_hash", "sweep_name", "wandb_id"]
+__all__ = ["canonical", "canonical_override", "canonical_value", "config_hash", "sweep_name", "wandb_id"]

@@ -14,12 +14,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
 from rediprune.config.sweep import SPACE_PARAMS
 from rediprune.sweep.store import write_text_atomic
 from rediprune.sweep.trial import PARAM_KEYS
+
+log = logging.getLogger(__name__)
 
 LEAD = ("trial", "status") + PARAM_KEYS + ("query", "pruner", "backbone", "dataset")
 MARKDOWN_METRICS = ("tflops_ratio", "visual_tokens_per_frame_after", "samples", "errors", "trial_seconds")
@@ -91,9 +94,33 @@ def write_reports(
     write_text_atomic(folder / "pareto.json", json.dumps(list(front), indent=2, default=str))
     paths["pareto"] = folder / "pareto.json"
     if any(r.get("status", "ok") == "ok" for r in rows):
-        paths["png"] = write_png(rows, front, folder / "pareto.png", objective=objective, cost=cost, title=title)
-        paths["html"] = write_html(rows, front, folder / "pareto.html", objective=objective, cost=cost, title=title)
+        from rediprune.reports import trial_intervals
+
+        bars = trial_intervals(folder, rows, objective)  # the paper tables' bootstrap intervals, as error bars
+        paths["png"] = write_png(rows, front, folder / "pareto.png", objective=objective, cost=cost, title=title,
+                                 intervals=bars)
+        paths["html"] = write_html(rows, front, folder / "pareto.html", objective=objective, cost=cost, title=title,
+                                   intervals=bars)
     return paths
+
+
+def paper_tables(sweep_dir: Path, layouts: Sequence[str], master: Any) -> Any:
+    """The paper-table layouts named by ``search.report``, written to ``<sweep folder>/reports``.
+
+    Layout names are looked up in ``report/layout/`` of the sweep's Hydra config folders (``conf/``, and a
+    ``--config-dir`` such as ``sweeps/``). A layout that cannot be built is logged and reported in the
+    summary, never failing the sweep whose results are already stored. Returns ``rediprune.reports.Made``.
+    """
+    from omegaconf import OmegaConf
+
+    from rediprune.reports import make_reports
+
+    sources = OmegaConf.select(master, "hydra.runtime.config_sources", default=None) or []
+    config_dirs = [Path(str(s.path)) for s in sources if s.schema == "file"]
+    made = make_reports([sweep_dir], list(layouts), config_dirs=config_dirs, keep_going=True)
+    for name, message in made.errors.items():
+        log.warning("report %s not written: %s", name, message)
+    return made
 
 
 def _params(row: dict[str, Any]) -> str:
@@ -122,10 +149,12 @@ def summary_text(s: dict[str, Any]) -> str:
                          f"  {_params(row)}  [trial {row.get('trial')}]")
     for row in s.get("failures", []):
         lines.append(f"FAILED trial {row.get('trial')}: {row.get('error')} — {row.get('job_dir')}/traceback.txt")
+    for name, where in (s.get("paper_tables") or {}).items():
+        lines.append(f"table {name}: {where}" + ("" if where.startswith("error") else " (.tex, .csv beside it)"))
     if s.get("wandb"):
         lines.append(f"W&B: {s['wandb']}")
     lines.append(f"results: {s['folder']}/results.md (csv, jsonl, pareto.png, pareto.html)")
     return "\n".join(lines)
 
 
-__all__ = ["columns", "markdown_table", "summary_text", "write_csv", "write_reports"]
+__all__ = ["columns", "markdown_table", "paper_tables", "summary_text", "write_csv", "write_reports"]

@@ -10,15 +10,17 @@ narrows one dimension to those choices (``query=average,exponential``), ``interv
 range, a single value fixes it. Samplers: NSGA-II, or TPE with ``constant_liar`` (trials run
 concurrently). The study lives in an RDB storage — ``sqlite:///<sweep folder>/optuna.db`` unless
 ``search.storage`` names another SQLAlchemy URL — under ``search.study_name`` (default: the sweep
-name), so rerunning the command resumes it: numbering continues, the study is topped up to
-``search.n_trials`` finished trials, and trials a killed driver left RUNNING are marked FAIL
-(user attr ``interrupted``) and asked again with the same parameters. A failed trial is told FAIL and
-the search goes on. A point already evaluated in this sweep (NSGA-II repeats points) reuses the
-stored result. One driver per study.
+name), so rerunning the command resumes it: numbering continues and the study is topped up to
+``search.n_trials`` finished trials. Several drivers (processes, or machines sharing a PostgreSQL URL)
+may work on one study at once: ``SharedStudy`` keeps the budget study-wide, beats hearts for the trials
+each driver runs, and re-asks the trials of a driver that died (Optuna's heartbeat and
+``RetryHeartbeatStaleTrialCallback``). A failed trial is told FAIL and the search goes on. A point already
+evaluated in this sweep (NSGA-II repeats points) reuses the stored result.
 """
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -26,6 +28,7 @@ from typing import Any, Sequence
 from rediprune.config.sweep import SPACE_PARAMS, ParamSpace, check_space
 from rediprune.sweep.driver import config_error, redact
 from rediprune.sweep.pareto import finite_point
+from rediprune.sweep.study import SharedStudy
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +123,6 @@ def param_overrides(params: dict[str, Any]) -> list[str]:
 
 def optimise(driver: Any, arguments: Sequence[str], config_loader: Any) -> SearchResult:
     import optuna
-    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search = driver.run.search
@@ -128,82 +130,76 @@ def optimise(driver: Any, arguments: Sequence[str], config_loader: Any) -> Searc
     driver.open()
     url = storage_url(search, driver.sweep_dir)
     study_name = search.study_name or driver.name
-    probe = optuna.create_study(study_name=study_name, storage=url, load_if_exists=True,
-                                directions=["maximize", "minimize"])
-    # Trials a killed driver left RUNNING: fail them and ask their parameters again.
-    retry = []
-    for stale in probe.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        trial = optuna.trial.Trial(probe, stale._trial_id)
-        trial.set_user_attr("interrupted", True)
-        probe.tell(trial, state=TrialState.FAIL)
-        retry.append(stale)
-    # A fresh seed per invocation (deterministic from the study's size), so a resumed NSGA-II does not
-    # replay the first generation it already sampled.
-    sampler = make_sampler(search, seed=search.seed + len(probe.trials))
-    study = optuna.load_study(study_name=study_name, storage=url, sampler=sampler)
+    shown = redact(url)
+    # A fresh seed per invocation, so a resumed NSGA-II does not replay the generation it already sampled.
+    shared = SharedStudy.open(url, study_name, None, heartbeat_interval=search.heartbeat_interval,
+                              grace_period=search.grace_period, max_retry=search.max_retry,
+                              own_dir=driver.sweep_dir)
+    shared.study.sampler = make_sampler(search, seed=search.seed + len(shared.study.trials))
+    study = shared.study
     with warnings.catch_warnings():  # experimental since optuna 3.2; the dashboard shows these names
         warnings.simplefilter("ignore")
         study.set_metric_names([search.objective, search.cost])
-    study.set_user_attr("sweep", driver.name)
     study.set_user_attr("objective", search.objective)
     study.set_user_attr("cost", search.cost)
-    for stale in retry:
-        study.enqueue_trial(stale.params, user_attrs={"retry_of": stale.number})
-
-    def counted() -> int:
-        return sum(
-            t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"))
-            for t in study.get_trials(deepcopy=False)
-        )
 
     def tell(trial: Any, row: dict[str, Any]) -> None:
         values = finite_point(row, search.objective, search.cost) if row.get("status") == "ok" else None
         if values is None:
-            trial.set_user_attr("error", str(row.get("error", f"no finite {search.objective}/{search.cost}"))[:500])
-            study.tell(trial, state=TrialState.FAIL)
+            shared.fail(trial, str(row.get("error", f"no finite {search.objective}/{search.cost}")))
         else:
-            study.tell(trial, list(values))
+            shared.tell(trial, values)
 
     def capacity() -> int:  # trials in flight at once: the workers that exist (or will)
         return len(driver.pool.slots) if driver.pool is not None else driver.run.launch.num_workers
 
-    done = counted()
-    driver.start_progress(max(search.n_trials, done))
+    shared.reap()
+    counts = shared.counts()
+    driver.start_progress(max(search.n_trials, counts.complete + counts.failed))
     if driver.progress is not None:
-        driver.progress.update(done)
+        driver.progress.update(counts.complete + counts.failed)
     in_flight: dict[int, Any] = {}
-    while True:
-        while len(in_flight) < capacity() and done + len(in_flight) < search.n_trials:
-            trial = study.ask()
-            params = suggest(trial, space)
-            job = driver.prepare(base + param_overrides(params), trial.number)
-            trial.set_user_attr("config_hash", job.hash)
-            trial.set_user_attr("job_dir", str(driver.job_dir(job)))
-            row = driver.finished_row(job)
-            if row is not None:  # this point already ran in this sweep: reuse its result
-                driver.skip(job, row)
-                tell(trial, row)
-                done += 1
+    waiting_noted = False
+    with shared.beating():
+        while True:
+            while len(in_flight) < capacity():
+                trial = shared.ask(search.n_trials)
+                if trial is None:
+                    break
+                params = suggest(trial, space)
+                job = driver.prepare(base + param_overrides(params), trial.number)
+                trial.set_user_attr("config_hash", job.hash)
+                trial.set_user_attr("job_dir", str(driver.job_dir(job)))
+                row = driver.finished_row(job)
+                if row is not None:  # this point already ran in this sweep: reuse its result
+                    driver.skip(job, row)
+                    tell(trial, row)
+                    continue
+                driver.workers().submit(job)
+                in_flight[trial.number] = trial
+            if in_flight:
+                for job, outcome in driver.workers().wait():
+                    tell(in_flight.pop(job.num), driver.record(job, outcome))
                 continue
-            driver.workers().submit(job)
-            in_flight[trial.number] = trial
-        if not in_flight:
-            break
-        for job, outcome in driver.workers().wait():
-            tell(in_flight.pop(job.num), driver.record(job, outcome))
-            done += 1
-    trials = study.get_trials(deepcopy=False)
-    complete = sum(t.state == TrialState.COMPLETE for t in trials)
-    interrupted = sum(t.state == TrialState.FAIL and bool(t.user_attrs.get("interrupted")) for t in trials)
-    failed = sum(t.state == TrialState.FAIL for t in trials) - interrupted
-    shown = redact(url)
-    extra = {"study_name": study_name, "storage": shown, "study_complete": complete, "study_failed": failed,
-             "study_interrupted": interrupted}
+            if shared.reap():
+                continue  # a dead driver's trials were re-enqueued: ask them
+            elsewhere = shared.running_elsewhere()
+            if not elsewhere:
+                break
+            if not waiting_noted:
+                print(f"waiting for {elsewhere} trial(s) other drivers of study {study_name!r} are running "
+                      f"(a dead driver's trials are asked again after {search.grace_period} s)", flush=True)
+                waiting_noted = True
+            time.sleep(min(search.heartbeat_interval, 5))
+    counts = shared.counts()
+    extra = {"study_name": study_name, "storage": shown, "study_complete": counts.complete,
+             "study_failed": counts.failed, "study_stale": counts.stale}
     code = driver.finish(extra)
-    print(f"Optuna study {study_name!r}: {complete} complete, {failed} failed"
-          + (f", {interrupted} interrupted (asked again)" if interrupted else "")
+    print(f"Optuna study {study_name!r}: {counts.complete} complete, {counts.failed} failed"
+          + (f", {counts.stale} stale (a driver died; asked again)" if counts.stale else "")
           + f" — optuna-dashboard {shown}", flush=True)
-    return SearchResult(study_name=study_name, storage=shown, complete=complete, failed=failed, exit_code=code)
+    return SearchResult(study_name=study_name, storage=shown, complete=counts.complete, failed=counts.failed,
+                        exit_code=code)
 
 
 __all__ = ["SearchResult", "make_sampler", "narrow_space", "optimise", "param_overrides", "suggest"]

@@ -13,7 +13,10 @@ stops at once. Appending writes the old lines plus the new one to a temporary fi
 either the old or the new version, never a partial line, whatever kills the driver. (A plain
 ``O_APPEND`` write is not enough: Linux ends a write early, at a page boundary, when SIGKILL arrives
 mid-copy — measured with 20 kB rows.) The rewrite costs a few milliseconds for thousands of rows. A
-torn tail written by another tool is cut off when the store is opened.
+torn tail written by another tool is cut off when the store is opened. Lines that cannot be read (not
+UTF-8, not JSON, no string ``hash`` — a disk error or a hand edit) are set aside into
+``results.rejected.jsonl`` when the driver takes the lock, with a warning naming both files, and the
+sweep goes on: their trials count as not run.
 """
 from __future__ import annotations
 
@@ -21,11 +24,15 @@ import fcntl
 import json
 import math
 import os
+import sys
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 RESULTS = "results.jsonl"
+REJECTED = "results.rejected.jsonl"
+LOGGED = "wandb.logged.jsonl"  # hashes whose W&B run finished: a rerun logs every other finished trial
 
 
 def _clean(value: Any) -> Any:
@@ -41,9 +48,24 @@ def _clean(value: Any) -> Any:
     return str(value)
 
 
+def parse_line(raw: bytes) -> dict[str, Any] | None:
+    """The row a complete line holds, or None when it is not a JSON object with a string ``hash``."""
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return row if isinstance(row, dict) and isinstance(row.get("hash"), str) else None
+
+
 def encode_line(row: dict[str, Any]) -> bytes:
     """One JSON object on one line, newline-terminated (no newline can occur inside: JSON escapes it)."""
     return (json.dumps(_clean(row), sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def _digest(row: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(encode_line(row)).hexdigest()[:16]
 
 
 class ResultStore:
@@ -54,8 +76,23 @@ class ResultStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair()
         self._data = self.path.read_bytes() if self.path.exists() else b""
-        self._rows: dict[str, dict[str, Any]] = {row["hash"]: row for row in self._read()}
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._rejected: list[tuple[int, bytes]] = []  # (line number, raw line) of unreadable lines
+        for number, raw in enumerate(self._data.splitlines(keepends=True), 1):
+            row = parse_line(raw)
+            if row is None:
+                self._rejected.append((number, raw))
+            else:
+                self._rows[row["hash"]] = row
         self._lock_fd: int | None = None
+        self._logged_path = self.path.parent / LOGGED
+        self._logged: set[tuple[str, str]] = set()  # (hash, digest of the row that was logged)
+        if self._logged_path.exists():
+            for raw in self._logged_path.read_bytes().splitlines(keepends=True):
+                entry = parse_line(raw)
+                if entry is not None:
+                    self._logged.add((entry["hash"], str(entry.get("row"))))
+        self._logged_lock = threading.Lock()  # marked from the W&B thread
 
     def lock(self) -> None:
         """Take the sweep folder's exclusive lock (released when this process exits, even by SIGKILL)."""
@@ -70,6 +107,24 @@ class ResultStore:
         self._lock_fd = fd
         for stale in self.path.parent.glob(".results-*.tmp"):  # left by a writer killed mid-append
             stale.unlink(missing_ok=True)
+        if self._rejected:
+            self._set_aside()
+
+    def _set_aside(self) -> None:
+        """Move unreadable lines to ``results.rejected.jsonl`` (appended, kept as they were) and rewrite
+        ``results.jsonl`` without them, so resuming never trips on them again."""
+        aside = self.path.parent / REJECTED
+        with open(aside, "ab") as fh:
+            fh.write(b"".join(raw for _, raw in self._rejected))
+            fh.flush()
+            os.fsync(fh.fileno())
+        bad = {number for number, _ in self._rejected}
+        lines = self._data.splitlines(keepends=True)
+        self._write(b"".join(line for number, line in enumerate(lines, 1) if number not in bad))
+        numbers = ", ".join(str(n) for n in sorted(bad))
+        print(f"warning: {len(bad)} unreadable line(s) of {self.path} (line {numbers}) set aside into {aside}; "
+              "their trials will run again", file=sys.stderr)
+        self._rejected = []
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
@@ -87,28 +142,19 @@ class ResultStore:
                 fh.flush()
                 os.fsync(fh.fileno())
 
-    def _read(self) -> Iterator[dict[str, Any]]:
-        if not self.path.exists():
-            return
-        with open(self.path, "rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break  # torn tail (only possible if another process is writing right now)
-                try:
-                    row = json.loads(raw)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(row, dict) and "hash" in row:
-                    yield row
-
     def append(self, row: dict[str, Any]) -> None:
         """Add ``row`` (must hold "hash") as one line: write old + new to a temp file, fsync, rename."""
         if "hash" not in row:
             raise ValueError("a result row needs its config 'hash'")
         line = encode_line(row)
-        data = self._data + line
+        self._write(self._data + line)
+        self._rows[row["hash"]] = json.loads(line)
+
+    def _write(self, data: bytes) -> None:
+        """Replace ``results.jsonl`` by ``data`` atomically (temp file, fsync, rename, fsync folder)."""
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".results-", suffix=".tmp")
         try:
+            os.fchmod(fd, 0o644)  # mkstemp makes it 0600; results are as readable as every other report
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -123,7 +169,21 @@ class ResultStore:
         finally:
             os.close(dir_fd)
         self._data = data
-        self._rows[row["hash"]] = json.loads(line)
+
+    def mark_logged(self, row: dict[str, Any], run_id: str) -> None:
+        """Record that the W&B run of ``row`` finished (one short line, appended and fsynced; a torn line
+        is ignored on reading, which only means the run is logged once more)."""
+        key = (row["hash"], _digest(row))
+        with self._logged_lock:
+            with open(self._logged_path, "ab") as fh:
+                fh.write(encode_line({"hash": key[0], "row": key[1], "run_id": run_id}))
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._logged.add(key)
+
+    def logged(self, row: dict[str, Any]) -> bool:
+        """True when this very row (not an earlier attempt of its trial) was logged to W&B to the end."""
+        return (row["hash"], _digest(row)) in self._logged
 
     def get(self, cfg_hash: str) -> dict[str, Any] | None:
         return self._rows.get(cfg_hash)
@@ -150,13 +210,10 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """All complete lines of a results.jsonl (every line, not deduplicated), for tests and tools."""
-    rows = []
+    """All complete, readable lines of a results.jsonl (every line, not deduplicated), for tests and tools."""
     with open(path, "rb") as fh:
-        for raw in fh:
-            if raw.endswith(b"\n"):
-                rows.append(json.loads(raw))
-    return rows
+        rows = [parse_line(raw) for raw in fh if raw.endswith(b"\n")]
+    return [row for row in rows if row is not None]
 
 
-__all__ = ["RESULTS", "ResultStore", "encode_line", "read_rows", "write_text_atomic"]
+__all__ = ["LOGGED", "REJECTED", "RESULTS", "ResultStore", "encode_line", "parse_line", "read_rows", "write_text_atomic"]

@@ -3,8 +3,8 @@
 Usage::
 
     tracker = Tracker(run_cfg.wandb, sweep="grid-3f9a1c2e", folder=sweep_dir)   # checks the mode now
-    tracker.trial(row, config)          # queued; logged by a background thread while trials run
-    tracker.sweep(rows, front, objective="primary_metric", cost="tflops", files=[png, html])
+    tracker.trial(row, config, on_logged=store.mark_logged)   # queued; logged by a background thread
+    tracker.sweep(rows, front, objective="primary_metric", cost="tflops", files=[png, html], tables=paper.wandb)
     tracker.close()
 
 Mode ``auto`` is online when W&B finds an API key (``WANDB_API_KEY``, ``~/.netrc`` written by
@@ -14,15 +14,23 @@ nothing. Runs live under ``<sweep folder>/wandb``. A trial's run id is derived f
 config hash and it is logged by the driver after the result is recorded — once, even when a worker died
 and Ray re-ran the trial. If an online ``init`` fails (no network), the tracker warns once and goes on
 offline; tracking never fails a sweep.
+
+A W&B run is part of the trial's record: ``on_logged(row, run_id)`` fires once its run is finished, the
+store keeps that, and a rerun logs again every finished trial whose run never finished (the driver was
+killed between storing the row and closing its run). Offline, logging a run again first removes the
+run's earlier ``offline-run-*-<id>`` folders (unfinished by definition), and the sweep run replaces its
+predecessor the same way, so ``wandb sync <sweep>/wandb/offline-run-*`` uploads one run per trial plus
+one sweep run however often the sweep was resumed. Online, the same id resumes the same run.
 """
 from __future__ import annotations
 
 import logging
 import math
 import queue
+import shutil
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from rediprune.sweep.naming import wandb_id
 
@@ -63,7 +71,8 @@ class Tracker:
         self.folder = Path(folder)
         self.mode = resolve_mode(getattr(cfg.mode, "value", cfg.mode))
         self.logged = 0
-        self._queue: queue.Queue[tuple[dict[str, Any], dict[str, Any]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[dict[str, Any], dict[str, Any], Optional[Callable[..., None]]] | None] = (
+            queue.Queue())
         self._thread: threading.Thread | None = None
         self._warned = False
 
@@ -83,10 +92,19 @@ class Tracker:
             init_timeout=float(self.cfg.init_timeout),
         )
 
+    def _forget_offline(self, run_id: str) -> None:
+        """Remove earlier offline folders of ``run_id`` (a run logged again replaces them)."""
+        if self.mode != "offline":
+            return
+        for old in (self.folder / "wandb").glob(f"offline-run-*-{run_id}"):
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+
     def _init(self, **kwargs: Any) -> Any:
         import wandb
 
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._forget_offline(kwargs["id"])
         common = dict(
             project=self.cfg.project,
             entity=self.cfg.entity,
@@ -111,14 +129,16 @@ class Tracker:
             return wandb.init(mode="offline", **common)
 
     # ------------------------------------------------------------------ trials
-    def trial(self, row: dict[str, Any], config: dict[str, Any]) -> None:
-        """Queue one finished trial (row: its metrics and bookkeeping; config: its resolved config)."""
+    def trial(self, row: dict[str, Any], config: dict[str, Any],
+              on_logged: Optional[Callable[[dict[str, Any], str], None]] = None) -> None:
+        """Queue one finished trial (row: its metrics and bookkeeping; config: its resolved config);
+        ``on_logged(row, run_id)`` is called from the logging thread once its run is finished."""
         if not self.enabled:
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._drain, name="wandb-trials", daemon=True)
             self._thread.start()
-        self._queue.put((row, config))
+        self._queue.put((row, config, on_logged))
 
     def _drain(self) -> None:
         while True:
@@ -130,9 +150,11 @@ class Tracker:
             except Exception as exc:  # noqa: BLE001 - tracking must not fail the sweep
                 log.warning("W&B: trial %s not logged: %s", item[0].get("trial"), exc)
 
-    def _log_trial(self, row: dict[str, Any], config: dict[str, Any]) -> None:
+    def _log_trial(self, row: dict[str, Any], config: dict[str, Any],
+                   on_logged: Optional[Callable[[dict[str, Any], str], None]]) -> None:
+        run_id = wandb_id(self.sweep_name, row["hash"])
         run = self._init(
-            id=wandb_id(self.sweep_name, row["hash"]),
+            id=run_id,
             name=f"{self.sweep_name}-{row.get('trial')}",
             job_type="trial",
             config={**config, "trial": row.get("trial"), "config_hash": row["hash"], "sweep": self.sweep_name},
@@ -142,6 +164,8 @@ class Tracker:
             run.log(scalars)
             run.summary.update({k: v for k, v in row.items() if v is not None and not isinstance(v, (dict, list))})
         self.logged += 1
+        if on_logged is not None:
+            on_logged(row, run_id)
 
     def flush(self) -> None:
         """Wait until every queued trial run is logged."""
@@ -161,6 +185,7 @@ class Tracker:
         config: dict[str, Any],
         summary: dict[str, Any],
         files: Sequence[Path] = (),
+        tables: dict[str, Any] | None = None,
     ) -> None:
         """The sweep-level run: tables of all trials and of the Pareto set, the accuracy-vs-cost scatter."""
         self.flush()
@@ -188,6 +213,7 @@ class Tracker:
                         data["pareto_png"] = wandb.Image(str(path))
                     elif path.suffix == ".html" and path.exists():
                         data["pareto_html"] = wandb.Html(str(path))
+                data.update(tables or {})  # the paper-table layouts (rediprune.reports)
                 run.log(data)
                 run.summary.update({k: v for k, v in summary.items() if v is not None})
         except Exception as exc:  # noqa: BLE001

@@ -75,6 +75,7 @@ def describe(run: Any) -> dict[str, Any]:
         dataset=run.dataset.name,
         pruner=run.pruner.name.value,
         query=run.query.strategy.value,
+        query_source=run.query.source.value,
     )
     return row
 

@@ -63,7 +63,9 @@ class Resident:
         self.loads += 1
         if hasattr(adapter, "feature_cache"):
             folder = Path(run.cache_dir).expanduser() / "features" / namespace(backbone=asdict(run.backbone))
-            self.cache = TensorCache(folder)
+            self.cache = TensorCache(
+                folder, max_disk_bytes=int(run.launch.cache_max_gb * 2**30), validate=adapter.feature_problem
+            )
             adapter.feature_cache = self.cache
         if hasattr(adapter, "answer_cache"):
             folder = Path(run.cache_dir).expanduser() / "answers" / namespace(backbone=asdict(run.backbone))

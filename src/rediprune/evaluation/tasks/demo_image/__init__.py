@@ -1,0 +1,1 @@
+"""lmms-eval task rediprune_demo_image (hooks in utils.py)."""

@@ -1,0 +1,1 @@
+"""lmms-eval task rediprune_demo_video (hooks in utils.py)."""
