@@ -100,13 +100,13 @@ def test_pareto_front_is_non_dominated_sorted_and_without_duplicates():
         {"hash": "b", "primary_metric": 0.6, "tflops": 2.0},
         {"hash": "c", "primary_metric": 0.4, "tflops": 2.0},  # dominated by a
         {"hash": "b", "primary_metric": 0.6, "tflops": 2.0},  # same trial twice (NSGA-II repeat)
-        {"hash": "d", "primary_metric": 0.6, "tflops": 2.0},  # same point, other config
+        {"hash": "d", "primary_metric": 0.6, "tflops": 2.0},  # same point, other config: a tie, kept
         {"hash": "e", "primary_metric": 0.7, "tflops": 3.0},
         {"hash": "f", "primary_metric": 0.9, "tflops": 0.5, "status": "failed"},
         {"hash": "g", "primary_metric": None, "tflops": 0.1},
     ]
     front = pareto_front(rows)
-    assert [r["hash"] for r in front] == ["a", "b", "e"]
+    assert [r["hash"] for r in front] == ["a", "b", "d", "e"]
 
 
 # ---------------------------------------------------------------------------------------------- names

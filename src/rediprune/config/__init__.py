@@ -47,12 +47,12 @@ class RunConfig:
     launch: LaunchConfig = field(default_factory=LaunchConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     # swept hyperparameters (names as in the user's command line)
-    ratio: float = 0.15
-    alpha: float = 0.5
-    tau: float = 0.0
-    M: Optional[int] = None
-    beta: float = 3.0
-    seed: int = 0
+    ratio: float = 0.15  # fraction of visual tokens kept (per frame)
+    alpha: float = 0.5  # weight of query relevance against diversity in each pick (0: diversity only)
+    tau: float = 0.0  # relevance threshold of the candidate pre-filter (≤ 0: every token is a candidate)
+    M: Optional[int] = None  # cap on candidate tokens (prefilter=paper); null: no cap
+    beta: float = 3.0  # candidates capped at beta × kept tokens (prefilter=paper)
+    seed: int = 0  # seed of lmms-eval's sampling and of random pruning
     cache_dir: str = "outputs/cache"  # hyperparameter-independent features and queries
     hf_home: str = "outputs/hf_home"  # HF datasets cache lmms-eval writes even for local data
 
@@ -69,6 +69,9 @@ def register_configs() -> None:
     """Register the schemas in Hydra's ConfigStore (idempotent)."""
     from hydra.core.config_store import ConfigStore
 
+    from rediprune.config.help import help_text
+
+    OmegaConf.register_new_resolver("rediprune_help", help_text, replace=True)  # hydra.help.template
     cs = ConfigStore.instance()
     cs.store(name="schema", node=RunConfig)
     for group, node in (

@@ -26,8 +26,8 @@ CONFIG_ERROR_EXIT = 2
 # Hydra flags that print something and run nothing: left to Hydra unchecked.
 _INFO_FLAGS = ("-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "-i", "--info", "-sc",
                "--shell-completion", "-p", "--package", "--resolve", "--experimental-rerun")
-# Flags that change which config is composed; the check then defers to Hydra.
-_CONFIG_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir")
+# A config path relative to the app: the check then defers to Hydra (--config-dir/--config-name are followed).
+_CONFIG_FLAGS = ("-cp", "--config-path")
 _SCHEMA = "schema"  # the name each group's structured schema is stored under (rediprune.config); not a choice
 _MISSING = object()
 
@@ -46,7 +46,9 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices`` (case-insensitive), or ``""``."""
     choices = [str(c) for c in choices]
     lowered = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(str(value).lower(), list(lowered), n=1, cutoff=0.6)
+    typed = str(value).lower()
+    longer = [c for c in lowered if c.startswith(typed)]  # a name cut short: search.skip -> skip_finished
+    close = longer if len(longer) == 1 else difflib.get_close_matches(typed, list(lowered), n=1, cutoff=0.6)
     return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
 
 
@@ -61,7 +63,9 @@ def _split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
         if skip_next:
             flags.append(arg)
             skip_next = False
-        elif arg.startswith("-") and "=" not in arg:
+        elif arg.startswith("-") and "=" in arg:  # --config-name=x
+            flags.extend(arg.split("=", 1))
+        elif arg.startswith("-"):
             flags.append(arg)
             skip_next = arg in ("-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name",
                                 "-cd", "--config-dir", "--experimental-rerun")
@@ -155,6 +159,9 @@ def explain(exc: BaseException, overrides: Sequence[str]) -> str:
         group, _, name = str(exc.missing_cfg_file).rpartition("/")
         options = [o for o in (exc.options or []) if o != _SCHEMA]
         return f"{group}={name!r} is not allowed; expected {choices_text(options)}{did_you_mean(name, options)}"
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
+        return (f"--config-name={str(exc.missing_cfg_file)!r} is not allowed; expected the name of a YAML file in "
+                "--config-dir (such as sweeps/) or conf/")
     cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
     full_key = getattr(cause, "full_key", None)
     msg = getattr(cause, "msg", None) or str(cause)
@@ -222,7 +229,7 @@ def _is_grid(cfg: Any) -> bool:
 
 
 def check_overrides(overrides: Sequence[str], *, app: str, multirun: bool, config_dir: Path,
-                    config_name: str = "config") -> None:
+                    config_name: str = "config", extra_dir: str | None = None) -> None:
     """Raise CommandLineError for the first mistake in ``overrides`` (see the module docstring)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -235,10 +242,14 @@ def check_overrides(overrides: Sequence[str], *, app: str, multirun: bool, confi
                 raise CommandLineError(f"{override.input_line} is not allowed without -m (several values); "
                                        f"expected one value, or a sweep: {hint}")
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3", job_name=app):
+    primary = Path(extra_dir) if extra_dir is not None else config_dir
+    with initialize_config_dir(config_dir=str(primary.resolve()), version_base="1.3", job_name=app):
+
+        # --config-dir: its folder holds the primary config (a pinned sweep), conf/ stays searched
+        searchpath = [] if extra_dir is None else [f"hydra.searchpath=[file://{config_dir.resolve()}]"]
 
         def composed(items: Sequence[Any], extra: Sequence[str] = ()) -> Any:
-            lines = _first(items) + list(extra)
+            lines = searchpath + _first(items) + list(extra)
             try:
                 return compose(config_name, overrides=lines, return_hydra_config=True)
             except Exception as exc:  # noqa: BLE001 - Hydra/OmegaConf/YAML composition errors, explained
@@ -250,14 +261,16 @@ def check_overrides(overrides: Sequence[str], *, app: str, multirun: bool, confi
         taken = {id(o) for o in hydra_items}
         group_items = [o for o in parsed if id(o) not in taken and (str(o.key_or_group) in groups or o.package)]
         taken |= {id(o) for o in group_items}
+        loader = GlobalHydra.instance().config_loader()
         for override in group_items:
+            known = loader.get_group_options(str(override.key_or_group))
             for value in _values(override):
                 if value == _SCHEMA:
-                    loader = GlobalHydra.instance().config_loader()
-                    options = [o for o in loader.get_group_options(str(override.key_or_group)) if o != _SCHEMA]
+                    options = [o for o in known if o != _SCHEMA]
                     raise CommandLineError(f"{override.key_or_group}={value!r} is not allowed; expected "
                                            f"{choices_text(options)}")
-                composed(hydra_items, [_render(override, value)])
+                if value not in known:  # Hydra says what is missing (and finds --config-dir/searchpath options)
+                    composed(hydra_items, [_render(override, value)])
         cfg = composed(hydra_items + group_items)
         key_items = [o for o in parsed if id(o) not in taken]
         for override in key_items:
@@ -288,11 +301,20 @@ def check_command_line(argv: Sequence[str], *, app: str, config_dir: Path, confi
     if any(f in _CONFIG_FLAGS for f in flags):
         return  # another config: Hydra composes and reports it
     multirun = "-m" in flags or "--multirun" in flags
+    extra_dir = None
+    for i, flag in enumerate(flags[:-1]):  # --config-dir/--config-name as Hydra reads them (a pinned sweep)
+        if flag in ("-cn", "--config-name"):
+            config_name = flags[i + 1]
+        elif flag in ("-cd", "--config-dir"):
+            extra_dir = flags[i + 1]
+    if extra_dir is not None and any(o.startswith("hydra.searchpath") for o in overrides):
+        return  # both: Hydra merges them its own way
     if app == "evaluate" and multirun:
         fail("-m is not allowed with src/evaluate.py (one evaluation); expected python src/sweep.py -m "
              + " ".join(overrides) + " for a sweep over several values")
     try:
-        check_overrides(overrides, app=app, multirun=multirun, config_dir=config_dir, config_name=config_name)
+        check_overrides(overrides, app=app, multirun=multirun, config_dir=config_dir, config_name=config_name,
+                        extra_dir=extra_dir)
     except CommandLineError as exc:
         fail(str(exc))
     if app == "sweep" and not multirun:

@@ -187,24 +187,12 @@ class MeasureConfig:
             _fail("measure.max_new_tokens", self.max_new_tokens, "an integer ≥ 1")
 
 
-@dataclass
-class Hyperparameters:
-    """The swept ReDiPrune hyperparameters, top level in the root config under these exact names."""
-
-    ratio: float = 0.15
-    alpha: float = 0.5
-    tau: float = 0.0
-    M: Optional[int] = None
-    beta: float = 3.0
-
-
 __all__ = [
     "BackboneConfig",
     "DatasetConfig",
     "Dtype",
     "ErrorPolicy",
     "Family",
-    "Hyperparameters",
     "MeasureConfig",
     "PlacementChoice",
     "PoolOrder",

@@ -25,7 +25,7 @@ API (everything else is internal):
   ``encode(pixel_values, modality="image") -> (frames, L, C)`` pre-projection features;
   ``feature_cache`` (a MutableMapping of encoder features or None), ``cache_stats`` {"hits", "misses"},
   ``reset_cache_stats()``; ``unmodified_inputs(batch)`` (kwargs with which the untouched model encodes
-  the batch itself: the "Original" reference); ``set_attention_implementation("eager" | "sdpa")``.
+  the batch itself: the "Original" reference).
 - ``PruningSettings(pruner, params: PruneParams, query_strategy, query_max_tokens, placement)``, also
   ``PruningSettings.from_configs(pruner_cfg, hyperparameters, query_cfg)``.
 - ``PreparedBatch``, ``GenerationResult(texts, sequences, stats)``, ``SampleStats`` (frames,

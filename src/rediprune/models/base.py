@@ -178,12 +178,6 @@ class BackboneAdapter:
         """Where the configured pruner acts (its own placement unless the settings override it)."""
         return self._placement
 
-    def set_attention_implementation(self, name: str) -> None:
-        """Switch the attention kernels of the loaded model ("sdpa" or "eager", e.g. for FLOP counting)."""
-        if name not in ("sdpa", "eager"):
-            raise ValueError(f"attn_implementation={name!r} is not allowed; expected 'sdpa' or 'eager'")
-        self.model.set_attn_implementation(name)
-
     def _ensure_clip(self) -> ClipScorer:
         if self._clip is None:
             if self._clip_loader is None:

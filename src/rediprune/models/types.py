@@ -10,7 +10,8 @@ from rediprune.pruning import PruneParams, get_pruner
 from rediprune.pruning.query import check_strategy
 
 if TYPE_CHECKING:
-    from rediprune.config.evaluation import Hyperparameters, PrunerConfig, QueryConfig
+    from rediprune.config import RunConfig
+    from rediprune.config.evaluation import PrunerConfig, QueryConfig
 
 PLACEMENTS = ("default", "pre_projection", "post_projection")
 QUERY_SOURCES = ("llm", "clip_text")  # where the text query comes from (QueryConfig.source)
@@ -64,11 +65,11 @@ class PruningSettings:
 
     @classmethod
     def from_configs(
-        cls, pruner: "PrunerConfig", hyper: "Hyperparameters", query: "QueryConfig"
+        cls, pruner: "PrunerConfig", hyper: "RunConfig", query: "QueryConfig"
     ) -> "PruningSettings":
         """Settings from the structured configs of ``conf/`` (pruner group, top-level hyperparameters, query).
 
-        ``hyper`` is anything with ratio, alpha, tau, M and beta: a Hyperparameters or the RunConfig itself.
+        ``hyper`` is anything with ratio, alpha, tau, M and beta: the RunConfig, which holds them top level.
         """
         params = PruneParams(
             ratio=hyper.ratio,

@@ -167,8 +167,11 @@ class SweepDriver:
     def workers(self) -> WorkerPool:
         """Start (or join) Ray and the resident workers, once."""
         if self.pool is None:
+            from tqdm import tqdm
+
             launch = self.run.launch
-            self.ray = RaySession.open(launch)
+            with tqdm.external_write_mode(file=sys.stderr):  # Ray's start-up notices above the bar, not inside it
+                self.ray = RaySession.open(launch)
             gpus = self.gpus_per_worker()
             self.pool = WorkerPool(
                 launch,
@@ -262,7 +265,8 @@ class SweepDriver:
             row = dict(outcome["row"])
             row.update(common)
         else:
-            row = {**common, **job.describe, "status": "failed", "error": outcome.get("error", "unknown error")}
+            row = {**common, **job.describe, "status": "failed", "error": outcome.get("error", "unknown error"),
+                   "model_loads": outcome.get("model_loads", 0)}  # a failed trial may have loaded the model
             tb = job_dir / "traceback.txt"
             if not tb.exists():  # the worker died before it could write one
                 job_dir.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,9 @@ Usage::
     front = pareto_front(rows, objective="primary_metric", cost="tflops")   # rows sorted by cost
 
 A row is on the front when no other row is at least as good on both (higher objective, lower cost) and
-strictly better on one. Rows with the same config hash count once (NSGA-II can propose a point twice),
-and so do rows with equal (objective, cost) values: the first one seen represents them.
+strictly better on one. Rows with the same config hash count once (NSGA-II can propose a point twice);
+different configs with equal (objective, cost) values are all on the front, as in Optuna's
+``Study.best_trials`` (neither dominates the other).
 """
 from __future__ import annotations
 
@@ -35,18 +36,16 @@ def pareto_front(
 ) -> list[dict[str, Any]]:
     """Non-dominated successful rows, without duplicates, sorted by increasing cost."""
     seen_hash: set[str] = set()
-    seen_point: set[tuple[float, float]] = set()
     candidates: list[tuple[tuple[float, float], dict[str, Any]]] = []
     for row in rows:
         if row.get("status", "ok") != "ok":
             continue
         point = finite_point(row, objective, cost)
         key = row.get("hash")
-        if point is None or (key is not None and key in seen_hash) or point in seen_point:
+        if point is None or (key is not None and key in seen_hash):
             continue
         if key is not None:
             seen_hash.add(key)
-        seen_point.add(point)
         candidates.append((point, row))
     front = [(p, row) for p, row in candidates if not any(dominates(q, p) for q, _ in candidates)]
     front.sort(key=lambda item: (item[0][1], -item[0][0]))

@@ -141,6 +141,9 @@ def summary_text(s: dict[str, Any]) -> str:
     if best:
         lines.append(f"best {s['objective']}={_fmt(best.get(s['objective']))} at {_params(best)} "
                      f"({s['cost']}={_fmt(best.get(s['cost']))}, trial {best.get('trial')})")
+    elif s.get("ok_rows"):  # e.g. search.objective=metric/<a metric this task does not report>
+        lines.append(f"warning: no best trial: search.objective={s['objective']!r} is a number in none of the "
+                     f"{s['ok_rows']} successful result rows (results.csv lists their columns)")
     front = s.get("front") or []
     if front:
         lines.append(f"Pareto front ({len(front)} of {s['ok_rows']}), {s['cost']} ascending:")
@@ -153,7 +156,9 @@ def summary_text(s: dict[str, Any]) -> str:
         lines.append(f"table {name}: {where}" + ("" if where.startswith("error") else " (.tex, .csv beside it)"))
     if s.get("wandb"):
         lines.append(f"W&B: {s['wandb']}")
-    lines.append(f"results: {s['folder']}/results.md (csv, jsonl, pareto.png, pareto.html)")
+    written = [name for name in ("results.csv", "results.jsonl", "pareto.png", "pareto.html")
+               if (Path(s["folder"]) / name).is_file()]  # no plot without a successful trial
+    lines.append(f"results: {s['folder']}/results.md ({', '.join(n.removeprefix('results.') for n in written)})")
     return "\n".join(lines)
 
 

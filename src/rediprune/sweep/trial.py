@@ -94,7 +94,9 @@ def run_trial(cfg: DictConfig) -> dict[str, Any]:
     try:
         run = load(cfg)
         (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(run)))
-        log.info("trial %s (attempt %d, pid %d): %s", _job_num(), attempt, os.getpid(), describe(run))
+        num = _job_num()
+        label = f"trial {num}" if num is not None else "single trial (no -m: no sweep, no Ray)"
+        log.info("%s (attempt %d, pid %d): %s", label, attempt, os.getpid(), describe(run))
         state = resident()
         loads_before, cache_before = state.loads, state.cache_counts()
         adapter = state.adapter_for(run)
@@ -127,6 +129,7 @@ def run_trial(cfg: DictConfig) -> dict[str, Any]:
         job_dir=str(job_dir),
     )
     write_text_atomic(job_dir / "metrics.json", json.dumps(row, indent=2, default=str, allow_nan=True))
+    (job_dir / "traceback.txt").unlink(missing_ok=True)  # an earlier failed attempt's, no longer true
     log.info("trial done in %.1f s: %s=%s tflops=%s", row["trial_seconds"], "primary_metric",
              row.get("primary_metric"), row.get("tflops"))
     return row

@@ -143,6 +143,7 @@ class TrialWorker:
         """Run one job; never raises for a failing trial (the outcome says so), so Ray only retries deaths."""
         from hydra.core.utils import JobStatus, run_job
 
+        loads_before = resident().loads
         ret = run_job(
             hydra_context=self.hydra_context,
             task_function=self.task_function,
@@ -158,6 +159,7 @@ class TrialWorker:
             "error": describe_error(exc),
             "traceback": "".join(traceback.format_exception(exc)),
             "pid": self.pid,
+            "model_loads": resident().loads - loads_before,
         }
 
 

@@ -1,0 +1,142 @@
+"""``--help`` of the entry points, built from the composed config, the schemas and the pruner registry.
+
+Hydra prints ``hydra.help.template`` for ``--help``; the root config sets it to
+``${rediprune_help:${hydra:job.name}}`` and this resolver writes it for the command's own config
+(``python src/sweep.py pruner=divprune --help`` shows what applies to DivPrune). Nothing is restated here:
+
+- groups and their options: Hydra's config loader (the ``schema`` nodes are not options);
+- each setting's default: the composed config; its meaning: the comment on its schema field;
+- each hyperparameter's range: ``rediprune.config.sweep`` (the search-space domains); which pruners read
+  it: each pruner's ``hyperparameters`` in ``rediprune.pruning``.
+
+``src/evaluate.py --help`` lists only what one evaluation uses; ``src/sweep.py --help`` adds the sweep's
+groups (search, launch, wandb).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import io
+import tokenize
+from typing import Any
+
+SWEEP_GROUPS = ("search", "launch", "wandb")
+HYPERPARAMETERS = ("ratio", "alpha", "tau", "M", "beta", "seed")
+_USAGE = {
+    "evaluate": "python src/evaluate.py [group=option ...] [key=value ...]     one pruned evaluation",
+    "sweep": "python src/sweep.py -m [group=option,... ...] [key=value,... ...]   a sweep on resident Ray workers\n"
+             "       python src/sweep.py [key=value ...]                              one trial, in this process",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def field_comments(cls: type) -> dict[str, str]:
+    """``{field: the comment on its line}`` of a dataclass, read from its source (what the code says)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    comments: dict[str, str] = {}
+    line_field: dict[int, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.NAME and tok.string in fields and tok.start[1] == 4:
+            line_field[tok.start[0]] = tok.string
+        elif tok.type == tokenize.COMMENT and tok.start[0] in line_field:
+            comments[line_field[tok.start[0]]] = tok.string.lstrip("# ").strip()
+    return comments
+
+
+def _schema_of(group: str) -> type | None:
+    from rediprune.config import RunConfig
+
+    for f in dataclasses.fields(RunConfig):
+        if f.name == group:
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
+            if default is not None:
+                return type(default)
+            hint = f.type if isinstance(f.type, type) else None
+            if hint is None:
+                import typing
+
+                hint = typing.get_type_hints(RunConfig).get(f.name)
+            return hint if isinstance(hint, type) else None
+    return None
+
+
+def _options(group: str) -> list[str]:
+    from hydra.core.global_hydra import GlobalHydra
+
+    if not GlobalHydra.instance().is_initialized():
+        return []
+    return sorted(o for o in GlobalHydra.instance().config_loader().get_group_options(group) if o != "schema")
+
+
+def _value(value: Any) -> str:
+    value = getattr(value, "value", value)
+    return "null" if value is None else str(value)
+
+
+def _hyperparameter_lines(root: Any) -> list[str]:
+    from rediprune.config import RunConfig
+    from rediprune.config.sweep import _DOMAIN, _domain_text
+    from rediprune.pruning import available_pruners, get_pruner
+
+    meaning = field_comments(RunConfig)
+    chosen = _value(root.pruner.name) if "pruner" in root else None
+    lines = []
+    for name in HYPERPARAMETERS:
+        readers = [p for p in available_pruners() if name in get_pruner(p).hyperparameters]
+        if name == "seed":
+            where, allowed = "every run", "an integer in [0, 2**32 - 1]"
+        else:
+            where = "pruner " + ", ".join(readers) if readers else "no pruner"
+            allowed = _domain_text(name) if name in _DOMAIN else ""
+        if name != "seed" and chosen is not None and chosen not in readers:
+            continue  # the chosen pruner never reads it
+        lines.append(f"  {name:<6} default {_value(root[name]):<6} {allowed}; {meaning.get(name, '')} ({where})")
+    return lines
+
+
+def _group_lines(root: Any, group: str) -> list[str]:
+    from omegaconf import DictConfig
+
+    node = root[group]
+    schema = _schema_of(group)
+    comments = field_comments(schema) if schema is not None else {}
+    lines = []
+    for key in node.keys():
+        child = node.get(key)
+        value = "{…}" if isinstance(child, DictConfig) else child
+        note = comments.get(str(key), "")
+        lines.append(f"    {group}.{key} = {_value(value)}" + (f"    # {note}" if note else ""))
+    return lines
+
+
+def help_text(app: str, *, _root_: Any) -> str:
+    """The help of ``app`` ("evaluate" or "sweep") for the composed config ``_root_``."""
+    app = "sweep" if app == "sweep" else "evaluate"
+    groups = [g for g in ("backbone", "dataset", "pruner", "query", "measure", *SWEEP_GROUPS)
+              if g in _root_ and (app == "sweep" or g not in SWEEP_GROUPS)]
+    choices = _root_.hydra.runtime.choices if "hydra" in _root_ else {}
+    out = ["ReDiPrune Sweep: visual-token pruning in LLaVA-style models, evaluated with lmms-eval", "",
+           "usage: " + _USAGE[app], "",
+           "Groups (group=option; * = this command's choice):"]
+    for group in groups:
+        options = _options(group)
+        if options:
+            current = choices.get(group)
+            out.append(f"  {group:<9} " + ", ".join(o + ("*" if o == current else "") for o in options))
+    out += ["", "Hyperparameters (top-level keys; a,b,c lists sweep them with sweep.py -m):"]
+    out += _hyperparameter_lines(_root_)
+    out += ["", "Settings of each group (key = this command's value  # meaning):"]
+    for group in groups:
+        out += _group_lines(_root_, group)
+    out += ["", "Paths: cache_dir = " + _value(_root_.get("cache_dir")) + ", hf_home = " + _value(_root_.get("hf_home")),
+            "A mistake exits with status 2 and one line naming the parameter, the value and what is allowed.",
+            "Hydra's own flags: --hydra-help; the composed config: --cfg job"]
+    return "\n".join(out).replace("$", "$$") + "\n"
+
+
+__all__ = ["field_comments", "help_text"]
