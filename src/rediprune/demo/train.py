@@ -232,7 +232,7 @@ def _video_sample(step: int, i: int, stream: int, turns: int) -> tuple[list, lis
 
 
 def train_llava(model, sequences: Sequences, processor, sample, steps: int, batch: int, lr: float, turns: int,
-                pixel_key: str, stream: int) -> dict:
+                pixel_key: str, stream: int, offset: int = 0) -> dict:
     trainable = [p for n, p in model.named_parameters() if "tower" not in n]
     for n, p in model.named_parameters():
         p.requires_grad_("tower" not in n)
@@ -243,7 +243,7 @@ def train_llava(model, sequences: Sequences, processor, sample, steps: int, batc
     for step in bar:
         frames, rows = [], []
         for i in range(batch):
-            f, qa = sample(step, i, stream, turns)
+            f, qa = sample(offset + step, i, stream, turns)  # offset: a continued run sees new data
             frames.append(f)
             rows.append(sequences.encode(qa))
         inputs = sequences.batch(rows)
@@ -327,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=4, help="question–answer turns per training picture")
     parser.add_argument("--heldout", type=int, default=500, help="held-out benchmark questions scored at the end")
     parser.add_argument("--clip-from", type=Path, default=None, help="video: the image model's clip/ folder")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="continue the LLaVA stage from a previous output folder (its llava/ and clip/; "
+                             "the CLIP stage is skipped); its manifest is kept in this one's 'previous'")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -345,7 +348,19 @@ def main(argv: list[str] | None = None) -> int:
                      "transformers": __import__("transformers").__version__},
     }
     start = time.perf_counter()
-    if args.model == "image":
+    if args.model == "image" and args.init_from is not None:
+        from transformers import CLIPModel, LlavaForConditionalGeneration
+
+        previous = json.loads((args.init_from / "manifest.json").read_text())
+        record["previous"] = {k: previous.get(k) for k in ("command", "seed", "clip", "llava", "heldout", "files")}
+        clip = CLIPModel.from_pretrained(args.init_from / "clip")
+        record["clip"] = {"from": str(args.init_from / "clip"), "sha256": _sha256(args.init_from / "clip" / "model.safetensors")}
+        _save(clip, clip_tokenizer, processor, out / "clip")
+        model = LlavaForConditionalGeneration.from_pretrained(args.init_from / "llava")
+        sequences = Sequences(tokenizer, "<image>", model.config.image_seq_length)
+        sample, pixel_key, stream = _image_sample, "pixel_values", TRAIN
+        docs, visuals = benchmark_docs(args.heldout), lambda d: [render_scene(d["objects"], d["background"])]
+    elif args.model == "image":
         clip = build_clip()
         record["clip"] = train_clip(clip, clip_tokenizer, processor, args.clip_steps, args.batch, args.clip_lr)
         record["clip"]["seconds"] = round(time.perf_counter() - start, 1)
@@ -366,8 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         sample, pixel_key, stream = _video_sample, "pixel_values_videos", TRAIN_VIDEO
         docs, visuals = video_docs(args.heldout), render_frames
     stage = time.perf_counter()
+    offset = int(record.get("previous", {}).get("llava", {}).get("steps", 0))
+    offset += int(record.get("previous", {}).get("llava", {}).get("offset", 0))
     record["llava"] = train_llava(model, sequences, processor, sample, args.llava_steps, args.batch, args.llava_lr,
-                                  args.turns, pixel_key, stream)
+                                  args.turns, pixel_key, stream, offset)
+    record["llava"]["offset"] = offset
     record["llava"]["seconds"] = round(time.perf_counter() - stage, 1)
     record["heldout"] = heldout_accuracy(model, sequences, processor, docs, visuals, pixel_key)
     record["heldout"]["questions"] = len(docs)
