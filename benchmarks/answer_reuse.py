@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/answer_reuse.py                          # embedded tiny default dataset
-    python benchmarks/answer_reuse.py --dataset demo_image --backbone demo_image
+    python benchmarks/answer_reuse.py                          # the config's default: the demo image task
+    python benchmarks/answer_reuse.py --backbone tiny_llava --dataset tiny_image   # seeded tiny, no weights
 
 The grid is M = 8,16,32,64 × β = 2,3 at τ = 0 (8 trials): under the reference pre-filter τ ≤ 0 ignores M
 and β, so every trial keeps the same tokens for a sample and, with ``search.reuse_answers=true``, only

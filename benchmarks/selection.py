@@ -61,8 +61,15 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return torch.bmm(features, features.transpose(1, 2))
 
 
-def interleaved_times(fns: dict, repeats: int, warmup: int, device: str) -> dict[str, list[float]]:
-    """Seconds per run of every function, timed round-robin so load changes hit all of them alike."""
+def interleaved_times(
+    fns: dict, repeats: int, warmup: int, device: str, gap: float = 0.02
+) -> dict[str, list[float]]:
+    """Seconds per run of every function, timed round-robin so load changes hit all of them alike.
+
+    Each run follows a ``gap`` of idle seconds: without it a run right after another's large matmul
+    finds the BLAS threads still spinning and skips their wake-up, which the first run of a round pays,
+    so the order of the functions would bias their ratios (measured up to 1.5× on a loaded 2-core CPU).
+    """
     def timed(fn) -> float:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
@@ -78,6 +85,7 @@ def interleaved_times(fns: dict, repeats: int, warmup: int, device: str) -> dict
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            time.sleep(gap)  # every run starts from the same idle state (worker threads asleep)
             times[name].append(timed(fn))
     return times
 

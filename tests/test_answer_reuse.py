@@ -111,8 +111,10 @@ def _sweep(root, name: str, *args: str) -> tuple[list[dict], str]:
 
     repo = Path(__file__).resolve().parents[1]
     folder = root / name
-    cmd = [sys.executable, "src/sweep.py", "-m", "tau=0", "M=8,16", "beta=2,3", "launch.num_workers=1",
-           "wandb=disabled", "measure.timing_samples=0", "measure.flops_samples=0", *args,
+    from conftest import pin_tiny
+
+    cmd = [sys.executable, "src/sweep.py", "-m", *pin_tiny(["tau=0", "M=8,16", "beta=2,3", *args]),
+           "launch.num_workers=1", "wandb=disabled", "measure.timing_samples=0", "measure.flops_samples=0",
            f"hydra.sweep.dir={folder}", f"cache_dir={root / 'cache'}", f"hf_home={root / 'hf_home'}"]
     proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]

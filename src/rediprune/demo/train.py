@@ -232,18 +232,26 @@ def _video_sample(step: int, i: int, stream: int, turns: int) -> tuple[list, lis
 
 
 def train_llava(model, sequences: Sequences, processor, sample, steps: int, batch: int, lr: float, turns: int,
-                pixel_key: str, stream: int) -> dict:
+                pixel_key: str, stream: int, offset: int = 0, stop_after: int | None = None, checkpoint=None,
+                every: int = 0) -> dict:
+    """The LLaVA stage: ``steps`` of a warm-up + cosine schedule; ``stop_after`` ends it early (the same
+    weights a full run has at that step); ``checkpoint(done)`` is called every ``every`` steps."""
     trainable = [p for n, p in model.named_parameters() if "tower" not in n]
     for n, p in model.named_parameters():
         p.requires_grad_("tower" not in n)
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
     sched = _schedule(opt, steps)
     model.train()
-    bar = tqdm(range(steps), desc="llava", unit="step", mininterval=5)
+    bar = tqdm(range(steps if stop_after is None else min(steps, stop_after)), desc="llava", unit="step",
+               mininterval=5)
     for step in bar:
+        if every and checkpoint is not None and step and step % every == 0:
+            model.eval()
+            checkpoint(step)
+            model.train()
         frames, rows = [], []
         for i in range(batch):
-            f, qa = sample(step, i, stream, turns)
+            f, qa = sample(offset + step, i, stream, turns)  # offset: a continued run sees new data
             frames.append(f)
             rows.append(sequences.encode(qa))
         inputs = sequences.batch(rows)
@@ -258,7 +266,8 @@ def train_llava(model, sequences: Sequences, processor, sample, steps: int, batc
         sched.step()
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     model.eval()
-    return {"steps": steps, "final_loss": round(float(loss.item()), 4)}
+    done = steps if stop_after is None else min(steps, stop_after)
+    return {"steps": steps, "completed": done, "final_loss": round(float(loss.item()), 4)}
 
 
 @torch.no_grad()
@@ -327,7 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=4, help="question–answer turns per training picture")
     parser.add_argument("--heldout", type=int, default=500, help="held-out benchmark questions scored at the end")
     parser.add_argument("--clip-from", type=Path, default=None, help="video: the image model's clip/ folder")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="continue the LLaVA stage from a previous output folder (its llava/ and clip/; "
+                             "the CLIP stage is skipped); its manifest is kept in this one's 'previous'")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="end the LLaVA stage after this many steps (schedule still set by --llava-steps)")
+    parser.add_argument("--save-every", type=int, default=0,
+                        help="also write llava-step<N>/ with its held-out accuracy every N steps (0: off)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -345,7 +361,19 @@ def main(argv: list[str] | None = None) -> int:
                      "transformers": __import__("transformers").__version__},
     }
     start = time.perf_counter()
-    if args.model == "image":
+    if args.model == "image" and args.init_from is not None:
+        from transformers import CLIPModel, LlavaForConditionalGeneration
+
+        previous = json.loads((args.init_from / "manifest.json").read_text())
+        record["previous"] = {k: previous.get(k) for k in ("command", "seed", "clip", "llava", "heldout", "files")}
+        clip = CLIPModel.from_pretrained(args.init_from / "clip")
+        record["clip"] = {"from": str(args.init_from / "clip"), "sha256": _sha256(args.init_from / "clip" / "model.safetensors")}
+        _save(clip, clip_tokenizer, processor, out / "clip")
+        model = LlavaForConditionalGeneration.from_pretrained(args.init_from / "llava")
+        sequences = Sequences(tokenizer, "<image>", model.config.image_seq_length)
+        sample, pixel_key, stream = _image_sample, "pixel_values", TRAIN
+        docs, visuals = benchmark_docs(args.heldout), lambda d: [render_scene(d["objects"], d["background"])]
+    elif args.model == "image":
         clip = build_clip()
         record["clip"] = train_clip(clip, clip_tokenizer, processor, args.clip_steps, args.batch, args.clip_lr)
         record["clip"]["seconds"] = round(time.perf_counter() - start, 1)
@@ -366,8 +394,18 @@ def main(argv: list[str] | None = None) -> int:
         sample, pixel_key, stream = _video_sample, "pixel_values_videos", TRAIN_VIDEO
         docs, visuals = video_docs(args.heldout), render_frames
     stage = time.perf_counter()
+    before = record.get("previous", {}).get("llava", {})
+    offset = int(before.get("completed", before.get("steps", 0))) + int(before.get("offset", 0))
+    def checkpoint(done: int) -> None:
+        folder = out / f"llava-step{done}"
+        _save(model, tokenizer, processor, folder)
+        acc = heldout_accuracy(model, sequences, processor, docs[:200], visuals, pixel_key)
+        (folder / "heldout.json").write_text(json.dumps({"completed": done, **acc}) + "\n")
+        tqdm.write(f"step {done}: held-out {acc}")
+
     record["llava"] = train_llava(model, sequences, processor, sample, args.llava_steps, args.batch, args.llava_lr,
-                                  args.turns, pixel_key, stream)
+                                  args.turns, pixel_key, stream, offset, args.stop_after, checkpoint, args.save_every)
+    record["llava"]["offset"] = offset
     record["llava"]["seconds"] = round(time.perf_counter() - stage, 1)
     record["heldout"] = heldout_accuracy(model, sequences, processor, docs, visuals, pixel_key)
     record["heldout"]["questions"] = len(docs)

@@ -347,6 +347,8 @@ class SweepDriver:
             "cache_hits": total("cache_hits"),
             "cache_misses": total("cache_misses"),
             "cache_disk_hits": total("cache_disk_hits"),
+            "answers_reused": total("answers_reused"),
+            "answers_generated": total("answers_generated"),
             "cache_dir": self.run.cache_dir,
             "objective": self.objective,
             "cost": self.cost,

@@ -153,6 +153,11 @@ def optimise(driver: Any, arguments: Sequence[str], config_loader: Any) -> Searc
     def capacity() -> int:  # trials in flight at once: the workers that exist (or will)
         return len(driver.pool.slots) if driver.pool is not None else driver.run.launch.num_workers
 
+    from rediprune.sweep.inert import inert_space_notes
+
+    run = driver.run
+    for line in inert_space_notes(list(space), run.pruner.name, run.pruner.prefilter, run.query.strategy):
+        print(line, flush=True)  # a searched dimension that has no effect under the fixed settings
     shared.reap()
     counts = shared.counts()
     driver.start_progress(max(search.n_trials, counts.complete + counts.failed))

@@ -69,7 +69,7 @@ class Resident:
             adapter.feature_cache = self.cache
         if hasattr(adapter, "answer_cache"):
             folder = Path(run.cache_dir).expanduser() / "answers" / namespace(backbone=asdict(run.backbone))
-            self.answers = TensorCache(folder, max_memory_bytes=256 << 20)
+            self.answers = TensorCache(folder, max_memory_bytes=256 << 20, max_disk_bytes=1 << 30)
         self.adapter, self.key = adapter, key
         return adapter
 
