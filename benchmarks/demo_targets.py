@@ -59,7 +59,7 @@ def evaluate(adapter, out: Path, name: str, overrides: list[str]) -> dict:
     from rediprune.evaluation import run_evaluation
 
     run = compose(*overrides, f"hf_home={out / 'hf_home'}", "measure.timing_samples=0", "measure.flops_samples=0")
-    return run_evaluation(run, adapter=adapter, output_dir=out / name, log=None)
+    return run_evaluation(run, adapter=adapter, output_dir=out / name, log=lambda message: None)
 
 
 def pct(x: float | None) -> str:

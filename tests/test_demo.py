@@ -160,3 +160,13 @@ def test_default_config_is_the_demo():
     assert run.backbone.name == "demo_image" and run.dataset.task == "rediprune_demo_image"
     assert Path(run.backbone.checkpoint) == weights_dir("image") / "llava"
     assert Path(run.backbone.clip_checkpoint) == weights_dir("image") / "clip"
+
+
+def test_shipped_weights_match_their_manifest():
+    import hashlib
+
+    folder = weights_dir("image")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["command"].startswith("python -m rediprune.demo.train") and manifest["bytes"] <= 5_000_000
+    for rel, digest in manifest["files"].items():
+        assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == digest, rel
