@@ -30,19 +30,9 @@ from transformers import (
 )
 
 from rediprune.demo.world import CELL, SIZE
-from rediprune.models.tiny import build_tiny_tokenizer, tiny_vocabulary
+from rediprune.models.tiny import build_tiny_tokenizer, square_image_processor, token_ids
 
 PROJECTION = 32  # CLIP joint embedding width
-
-
-def _ids() -> dict[str, int]:
-    vocab = tiny_vocabulary()
-    return {
-        "vocab_size": len(vocab),
-        "pad_token_id": vocab.index("<pad>"),
-        "bos_token_id": vocab.index("<s>"),
-        "eos_token_id": vocab.index("</s>"),
-    }
 
 
 def vision_config() -> CLIPVisionConfig:
@@ -66,13 +56,13 @@ def text_config() -> LlamaConfig:
         num_key_value_heads=4,
         max_position_embeddings=512,
         tie_word_embeddings=False,
-        **_ids(),
+        **token_ids(),
     )
 
 
 def image_processor() -> CLIPImageProcessorPil:
     """CLIP preprocessing at the demo size (a 96-px picture passes unresized)."""
-    return CLIPImageProcessorPil(size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE})
+    return square_image_processor(SIZE)
 
 
 def build_clip() -> CLIPModel:
@@ -84,7 +74,7 @@ def build_clip() -> CLIPModel:
         num_attention_heads=4,
         max_position_embeddings=77,
         projection_dim=PROJECTION,
-        **_ids(),
+        **token_ids(),
     )
     config = CLIPConfig(text_config=text.to_dict(), vision_config=vision_config().to_dict(), projection_dim=PROJECTION)
     return CLIPModel(config)

@@ -131,7 +131,7 @@ def _vision_config(image_size: int = 32) -> CLIPVisionConfig:
     )
 
 
-def _token_ids() -> dict[str, int]:
+def token_ids() -> dict[str, int]:
     """vocab_size and the pad/bos/eos ids of the tiny tokenizer, as text configs take them."""
     vocab = tiny_vocabulary()
     return {
@@ -151,11 +151,12 @@ def _text_config() -> LlamaConfig:
         num_key_value_heads=4,
         max_position_embeddings=1024,
         tie_word_embeddings=False,
-        **_token_ids(),
+        **token_ids(),
     )
 
 
-def _image_processor(image_size: int) -> CLIPImageProcessorPil:
+def square_image_processor(image_size: int) -> CLIPImageProcessorPil:
+    """CLIP preprocessing for square pictures of ``image_size`` pixels (passed through unresized)."""
     crop = {"height": image_size, "width": image_size}
     return CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size=crop)
 
@@ -202,7 +203,7 @@ def build_tiny(family: str, attn_implementation: str = "sdpa") -> tuple[PreTrain
         model_class = LlavaNextVideoForConditionalGeneration
     config._attn_implementation = attn_implementation
     model = _seeded(seed, lambda: model_class(config))
-    return model.eval(), FrameProcessor(tokenizer=tokenizer, image_processor=_image_processor(image_size))
+    return model.eval(), FrameProcessor(tokenizer=tokenizer, image_processor=square_image_processor(image_size))
 
 
 def build_tiny_clip(family: str) -> tuple[CLIPModel, PreTrainedTokenizerFast]:
@@ -216,7 +217,7 @@ def build_tiny_clip(family: str) -> tuple[CLIPModel, PreTrainedTokenizerFast]:
         num_attention_heads=4,
         max_position_embeddings=77,
         projection_dim=16,
-        **_token_ids(),
+        **token_ids(),
     )
     vision = _vision_config(image_size).to_dict()
     config = CLIPConfig(text_config=text.to_dict(), vision_config=vision, projection_dim=16)
