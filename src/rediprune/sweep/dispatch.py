@@ -47,6 +47,15 @@ class Job:
     describe: dict[str, Any] = field(default_factory=dict)
 
 
+def _is_ray(process: psutil.Process) -> bool:
+    """Whether a child process is one of Ray's (its executable or script lives in the ray package): other
+    threads of the driver start processes too (W&B's service), and those must outlive ``ray.shutdown``."""
+    try:
+        return any("/ray/" in part for part in process.cmdline())
+    except psutil.Error:
+        return False
+
+
 class RaySession:
     """The Ray connection of one sweep; shuts down only an instance it started itself."""
 
@@ -97,7 +106,7 @@ class RaySession:
         before = {child.pid for child in psutil.Process().children()}
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
         # The processes ray.init started (GCS, raylet, ...): a reaper stops their trees if we die.
-        started = [child.pid for child in psutil.Process().children() if child.pid not in before]
+        started = [child.pid for child in psutil.Process().children() if child.pid not in before and _is_ray(child)]
         return cls(True, None, Reaper.watch(started))
 
     def close(self) -> None:
