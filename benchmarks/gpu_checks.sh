@@ -104,6 +104,6 @@ fi
 # ---------------------------------------------------------------- summary
 {
     echo "--- targets and results (total ${SECONDS}s)"
-    grep -h -E "^target|^added prefill|^device=|passed|failed|skipped in|Error:" \
+    grep -h -E "^target|^added prefill|^device=|^MISMATCH|passed|failed|skipped in|Error:" \
         "$OUT/prefill.log" "$OUT/selection.log" "$OUT/tests.log" "$OUT/cdpruner.log" 2>/dev/null
 } | tee -a "$SUMMARY"
