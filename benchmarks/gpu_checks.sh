@@ -3,8 +3,8 @@
 #
 #     OUT=/some/folder bash benchmarks/gpu_checks.sh
 #
-# with the wheels of .whl/ beside it (transformers 5.25 and what it needs beyond a machine that has torch,
-# transformers < 5.23, tokenizers, numpy, scipy, pytest, pillow, pyyaml; omegaconf for rediprune.config).
+# with the wheels of .whl/ beside it (benchmarks/gpu_wheels.sh: transformers 5.25 and what it needs beyond a
+# machine that has torch, transformers < 5.23, tokenizers, numpy, scipy, pytest, pillow, pyyaml; omegaconf).
 # They go into /tmp/site, put before the machine's own packages, together with src/ (no pip install of the
 # project, no network). Steps, each with its own time limit and log $OUT/<step>.log, each run whatever the
 # previous one did; the whole stays under BUDGET seconds (a step is cut to what is left, or skipped):
