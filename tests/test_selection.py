@@ -273,3 +273,27 @@ def test_bad_tensors_name_the_parameter(features, query, match):
 def test_unknown_pruner_lists_allowed():
     with pytest.raises(ValueError, match=r"pruner='fastv'.*allowed: .*rediprune"):
         get_pruner("fastv")
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 3.0])
+@pytest.mark.parametrize("masked", [False, True])
+def test_accelerator_greedy_picks_as_the_row_by_row_loop(alpha, masked):
+    """The GPU path (every dissimilarity row formed at once) must pick bit for bit what the CPU loop
+    picks, near-duplicate tokens included; run on CPU tensors here, on CUDA in test_cuda_matches_cpu."""
+    from rediprune.pruning.selection import _greedy, _greedy_dense
+
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(3, 64, 32, generator=gen)
+    x[:, 1::2] = x[:, ::2] + 1e-6 * torch.randn(3, 32, 32, generator=gen)  # near duplicates
+    gram = torch.bmm(x, x.transpose(1, 2))
+    inv = gram.diagonal(dim1=1, dim2=2).rsqrt()
+    sc = torch.randn(3, 64, generator=gen)
+    first = torch.tensor([0, 17, 63])
+    valid = None
+    if masked:
+        valid = torch.rand(3, 64, generator=gen) > 0.3
+        valid[torch.arange(3), first] = True
+    expected = _greedy(gram.clone(), inv, sc, valid, first, 12, alpha)
+    got = _greedy_dense(gram.clone(), inv, sc * alpha if alpha else None, valid, first, 12)
+    assert torch.equal(got, expected)
+    assert len(set(got[0].tolist())) == 12  # a pick is never repeated

@@ -177,6 +177,8 @@ def conditional_dpp_select(features: torch.Tensor, relevance: torch.Tensor, k: i
     # tie exactly and go to the lowest index rather than to fp32 rounding noise in the norm
     gains = torch.where(squared > 0, q * q, 0.0)
     factor = torch.zeros(frames, k, x.shape[1], device=x.device)  # row t: c_t over all tokens
+    if x.device.type != "cpu":
+        return _greedy_map_dense(gram, weight, gains, factor, k).sort(dim=1).values
     rows = torch.arange(frames, device=x.device)
     on_cpu = x.device.type == "cpu"
     lib = np if on_cpu else torch
@@ -200,6 +202,40 @@ def conditional_dpp_select(features: torch.Tensor, relevance: torch.Tensor, k: i
         d2[r, j] = _NEG_INF
     idx = torch.as_tensor(lib.stack(picks, 1), device=x.device)
     return idx.sort(dim=1).values
+
+
+def _greedy_map_dense(
+    gram: torch.Tensor, weight: torch.Tensor, gains: torch.Tensor, factor: torch.Tensor, k: int
+) -> torch.Tensor:
+    """The loop of :func:`conditional_dpp_select` on an accelerator; returns picks (F, k) in pick order.
+
+    On a GPU the loop is bound by kernel launches: the kernel L = G·wwᵀ is formed once (one cheap pass)
+    and each step reads its row with ``gather`` instead of advanced indexing and two scalings. Every
+    element is computed with the same operations in the same order as the row-by-row loop —
+    (G[j, i]·w_j)·w_i, the same (1, t) × (t, L) product per frame — so the picks are bit for bit equal.
+    """
+    frames, width = gains.shape
+    kernel = gram * weight.unsqueeze(2)
+    kernel.mul_(weight.unsqueeze(1))
+    d2 = gains.clone()
+    picks = torch.empty(frames, k, dtype=torch.long, device=gains.device)
+    for t in range(k):
+        j = d2.argmax(1, keepdim=True)  # (F, 1)
+        picks[:, t] = j[:, 0]
+        if t + 1 == k:
+            break
+        gain_j = torch.gather(d2, 1, j)  # (F, 1)
+        kernel_row = torch.gather(kernel, 1, j.unsqueeze(2).expand(frames, 1, width)).squeeze(1)
+        if t:
+            past = torch.gather(factor[:, :t], 2, j.view(frames, 1, 1).expand(frames, t, 1))  # (F, t, 1)
+            kernel_row -= torch.bmm(past.transpose(1, 2), factor[:, :t])[:, 0]
+        live = gain_j > _DPP_EPS
+        denominator = torch.where(live, gain_j, 1.0).sqrt_().masked_fill_(~live, float("inf"))
+        e = kernel_row / denominator
+        factor[:, t] = e
+        d2 -= e * e
+        d2.scatter_(1, j, _NEG_INF)
+    return picks
 
 
 @register
