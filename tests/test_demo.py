@@ -162,11 +162,29 @@ def test_default_config_is_the_demo():
     assert Path(run.backbone.clip_checkpoint) == weights_dir("image") / "clip"
 
 
-def test_shipped_weights_match_their_manifest():
+@pytest.mark.parametrize("model", ["image", "video"])
+def test_shipped_weights_match_their_manifest(model):
     import hashlib
 
-    folder = weights_dir("image")
+    folder = weights_dir(model)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["command"].startswith("python -m rediprune.demo.train") and manifest["bytes"] <= 5_000_000
     for rel, digest in manifest["files"].items():
         assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == digest, rel
+
+
+def test_shipped_image_model_answers_held_out_questions():
+    """The shipped demo LLaVA, loaded as a plain from_pretrained folder, answers unseen questions."""
+    from transformers import LlavaForConditionalGeneration
+
+    from rediprune.demo.build import image_processor
+    from rediprune.demo.train import Sequences, heldout_accuracy
+    from rediprune.demo.world import benchmark_docs, render_scene
+    from rediprune.models.tiny import build_tiny_tokenizer
+
+    model = LlavaForConditionalGeneration.from_pretrained(weights_dir("image") / "llava").eval()
+    sequences = Sequences(build_tiny_tokenizer(), "<image>", model.config.image_seq_length)
+    docs = benchmark_docs(100)
+    acc = heldout_accuracy(model, sequences, image_processor(), docs,
+                           lambda d: [render_scene(d["objects"], d["background"])], "pixel_values")
+    assert acc["acc"] >= 0.9, acc  # chance is about 0.3
