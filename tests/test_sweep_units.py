@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rediprune.config.sweep import ParamSpace
+from rediprune.sweep.config import ParamSpace
 from rediprune.sweep.cache import TensorCache, namespace
 from rediprune.sweep.naming import config_hash, sweep_name, wandb_id
 from rediprune.sweep.pareto import pareto_front
@@ -132,18 +132,22 @@ def test_wandb_id_is_short_safe_and_stable():
     assert len(rid) <= 64 and all(c.isalnum() or c in "-_" for c in rid) and rid == rid.lower()
 
 
-def test_storage_password_stays_out_of_rows_messages_and_wandb_config():
+def test_sweep_settings_stay_out_of_a_trial_and_the_storage_password_out_of_wandb():
     from omegaconf import OmegaConf
 
+    from rediprune.sweep.config import evaluation_part, is_sweep_override
     from rediprune.sweep.driver import public_config, shown_overrides
 
     url = "postgresql://me:s3cret@db.example:5432/optuna"
-    shown = shown_overrides(["search=pareto", f"search.storage={url}", "hydra.sweep.dir=/x", "ratio=0.1"])
-    assert shown == "search=pareto search.storage=postgresql://me:***@db.example:5432/optuna ratio=0.1"
-    cfg = OmegaConf.create({"ratio": 0.1, "search": {"storage": url}, "hydra": {"job": {"num": 0}}})
-    public = public_config(cfg)
+    overrides = ["search=pareto", f"search.storage={url}", "+launch.x=1", "wandb.mode=offline", "ratio=0.1",
+                 "searcher=1"]
+    assert [o for o in overrides if not is_sweep_override(o)] == ["ratio=0.1", "searcher=1"]
+    assert shown_overrides(["hydra.sweep.dir=/x", "ratio=0.1"]) == "ratio=0.1"
+    cfg = OmegaConf.create({"ratio": 0.1, "search": {"storage": url}, "launch": {}, "wandb": {},
+                            "hydra": {"job": {"num": 0}}})
+    public = public_config(cfg)  # the sweep run's config: storage shown without its password
     assert "hydra" not in public and public["ratio"] == 0.1 and "s3cret" not in json.dumps(public)
-    assert OmegaConf.select(cfg, "search.storage") == url  # the trial's own config keeps the real URL
+    assert set(evaluation_part(cfg)) == {"ratio", "hydra"}  # what a trial runs and saves
 
 
 # ---------------------------------------------------------------------------------------------- cache
@@ -296,14 +300,14 @@ def test_command_line_values_narrow_the_search_space():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from rediprune.config import register_configs
+    from rediprune.sweep.config import register_sweep_configs
     from rediprune.sweep.search import narrow_space
 
-    register_configs()
+    register_sweep_configs()
     repo = Path(__file__).resolve().parents[1]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(repo / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["search=pareto"])
+        cfg = compose(config_name="sweep", overrides=["search=pareto"])
         loader = GlobalHydra.instance().config_loader()
         space, base = narrow_space(dict(cfg.search.space), ["search=pareto", "query=average,exponential",
                                                             "alpha=interval(0.1,0.9)", "tau=0.2", "M=null,64"],

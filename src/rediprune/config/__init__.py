@@ -1,4 +1,4 @@
-"""The root run config shared by ``src/evaluate.py`` and ``src/sweep.py`` and its Hydra registration.
+"""The config of one evaluation (``conf/config.yaml``, ``src/evaluate.py``) and its Hydra registration.
 
 Usage::
 
@@ -6,9 +6,15 @@ Usage::
     register_configs()                       # before @hydra.main
     run = load(cfg)                           # DictConfig -> RunConfig, range checks, clear errors
 
+``RunConfig`` is everything one evaluation depends on (backbone, dataset, pruner, query, the
+hyperparameters, measurement) and nothing about how many are run: a sweep's search, launch and W&B
+settings belong to the sweep's config (``conf/sweep.yaml``, ``rediprune.sweep.config``), which extends
+this one. ``run_evaluation`` and each trial's saved ``config.yaml`` hold a RunConfig only.
+
 The YAML files in ``conf/`` fill these schemas; the schema for each group is registered in Hydra's
 ConfigStore as ``<group>/schema`` and named first in each YAML's defaults list, so a typo in a key or
-a value outside an enum fails when the config is composed.
+a value outside an enum fails when the config is composed. The root schema is registered as ``schema``
+by the entry point (``src/sweep.py`` registers the sweep's extension of it under that name).
 
 Importing this module registers the ``rediprune_demo`` resolver: ``${rediprune_demo:image/llava}`` is the
 absolute path of a shipped demo model folder (``rediprune.demo.demo_path``), so configs name package data
@@ -28,7 +34,6 @@ from rediprune.config.evaluation import (
     PrunerConfig,
     QueryConfig,
 )
-from rediprune.config.sweep import LaunchConfig, SearchConfig, WandbConfig
 from rediprune.demo import demo_path
 
 OmegaConf.register_new_resolver("rediprune_demo", demo_path, replace=True)
@@ -36,16 +41,13 @@ OmegaConf.register_new_resolver("rediprune_demo", demo_path, replace=True)
 
 @dataclass
 class RunConfig:
-    """Everything a run depends on; saved with its results."""
+    """Everything one evaluation depends on; saved with its results."""
 
     backbone: BackboneConfig = MISSING
     dataset: DatasetConfig = MISSING
     pruner: PrunerConfig = MISSING
     query: QueryConfig = MISSING
     measure: MeasureConfig = field(default_factory=MeasureConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
-    launch: LaunchConfig = field(default_factory=LaunchConfig)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
     # swept hyperparameters (names as in the user's command line)
     ratio: float = 0.15  # fraction of visual tokens kept (per frame)
     alpha: float = 0.5  # weight of query relevance against diversity in each pick (0: diversity only)
@@ -79,18 +81,15 @@ def register_configs() -> None:
         ("dataset", DatasetConfig),
         ("pruner", PrunerConfig),
         ("query", QueryConfig),
-        ("search", SearchConfig),
-        ("launch", LaunchConfig),
-        ("wandb", WandbConfig),
     ):
         cs.store(group=group, name="schema", node=node)
 
 
 def load(cfg: DictConfig | dict[str, Any]) -> RunConfig:
     """Turn a composed config into a checked RunConfig; bad values raise ValueError naming the key."""
-    if not isinstance(cfg, DictConfig):
-        cfg = OmegaConf.create(cfg)
-    merged = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
+    if isinstance(cfg, DictConfig):  # as plain values: a node typed by an extension (SweepConfig) stays a RunConfig
+        cfg = OmegaConf.to_container(cfg, resolve=False)
+    merged = OmegaConf.merge(OmegaConf.structured(RunConfig), OmegaConf.create(cfg))
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 

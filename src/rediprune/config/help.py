@@ -48,21 +48,12 @@ def field_comments(cls: type) -> dict[str, str]:
     return comments
 
 
-def _schema_of(group: str) -> type | None:
-    from rediprune.config import RunConfig
+def _schema_of(node: Any) -> type | None:
+    """The dataclass a composed group node was checked against (its structured config type)."""
+    from omegaconf import OmegaConf
 
-    for f in dataclasses.fields(RunConfig):
-        if f.name == group:
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
-            if default is not None:
-                return type(default)
-            hint = f.type if isinstance(f.type, type) else None
-            if hint is None:
-                import typing
-
-                hint = typing.get_type_hints(RunConfig).get(f.name)
-            return hint if isinstance(hint, type) else None
-    return None
+    kind = OmegaConf.get_type(node)
+    return kind if dataclasses.is_dataclass(kind) else None
 
 
 def _options(group: str) -> list[str]:
@@ -80,7 +71,7 @@ def _value(value: Any) -> str:
 
 def _hyperparameter_lines(root: Any) -> list[str]:
     from rediprune.config import RunConfig
-    from rediprune.config.sweep import _DOMAIN, _domain_text
+    from rediprune.sweep.config import _DOMAIN, _domain_text
     from rediprune.pruning import available_pruners, get_pruner
 
     meaning = field_comments(RunConfig)
@@ -103,7 +94,7 @@ def _group_lines(root: Any, group: str) -> list[str]:
     from omegaconf import DictConfig
 
     node = root[group]
-    schema = _schema_of(group)
+    schema = _schema_of(node)
     comments = field_comments(schema) if schema is not None else {}
     lines = []
     for key in node.keys():

@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from rediprune.config.sweep import SPACE_PARAMS, ParamSpace, check_space
+from rediprune.sweep.config import SPACE_PARAMS, ParamSpace, check_space
 from rediprune.sweep.driver import config_error, redact
 from rediprune.sweep.pareto import finite_point
 from rediprune.sweep.study import SharedStudy

@@ -6,7 +6,7 @@ Usage (Hydra calls it with the job's composed config; its folder is the Hydra jo
 
 Writes into the job folder, next to Hydra's ``.hydra/`` and job log:
 
-- ``config.yaml``     the resolved, checked config of this trial
+- ``config.yaml``     the resolved, checked evaluation config of this trial (no sweep settings)
 - ``attempts.jsonl``  one line per start (pid, host, time): a worker killed mid-trial shows two
 - ``metrics.json``    the evaluation's metrics and the trial's bookkeeping (the row the driver records)
 - ``traceback.txt``   the full traceback, when the trial raised (then it re-raises)
@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rediprune.sweep.naming import config_hash
 from rediprune.sweep.store import write_text_atomic
-from rediprune.sweep.workers import resident
+from rediprune.sweep.workers import resident, resident_settings
 
 log = logging.getLogger("rediprune.trial")
 
@@ -83,8 +83,12 @@ def describe(run: Any) -> dict[str, Any]:
 def run_trial(cfg: DictConfig) -> dict[str, Any]:
     """Check ``cfg``, evaluate it with the resident model and return the result row (see module doc)."""
     from rediprune.config import load
+    from rediprune.sweep.config import SWEEP_KEYS, evaluation_part, load_sweep
 
     started = time.perf_counter()
+    if any(key in cfg for key in SWEEP_KEYS):  # sweep.py without -m: this process is the worker
+        resident().configure(**resident_settings(load_sweep(cfg)))
+        cfg = evaluation_part(cfg)
     job_dir = _job_dir()
     job_dir.mkdir(parents=True, exist_ok=True)
     attempt = _attempt(job_dir)
@@ -103,7 +107,7 @@ def run_trial(cfg: DictConfig) -> dict[str, Any]:
         loaded = state.loads - loads_before
         if loaded:
             cache_before = state.cache_counts()  # a new adapter counts from zero
-        state.reuse_answers(adapter, run.search.reuse_answers)
+        state.reuse_answers(adapter)
         from rediprune.evaluation import run_evaluation
 
         metrics = run_evaluation(run, adapter=adapter, output_dir=job_dir, log=log.info)

@@ -1,9 +1,21 @@
-"""Structured configs for the sweep engine: search (grid or Optuna), launch (Ray) and W&B settings.
+"""The sweep's config: the evaluation's config plus how trials are searched, launched and tracked.
 
-Owned by the sweep (``rediprune.sweep``); see ``rediprune.config`` for how they join the root config.
+Usage (``src/sweep.py``, with ``conf/sweep.yaml``)::
+
+    register_sweep_configs()                   # before @hydra.main: root schema SweepConfig, sweep groups
+    sweep = load_sweep(cfg)                    # the master config -> SweepConfig (ranges, space checked)
+    trial_cfg = evaluation_part(job_cfg)       # what a trial runs and saves: a RunConfig's keys only
+
+``conf/sweep.yaml`` builds on ``conf/config.yaml`` (one evaluation) with three groups: ``search`` (grid or
+Optuna; it also picks the Hydra sweeper), ``launch`` (the resident Ray pool) and ``wandb``. They are the
+sweep's alone: a trial's config, its saved ``config.yaml``, its hash and its W&B config hold only the
+evaluation (``evaluation_part``), so ``src/evaluate.py`` composes none of this and no storage URL or W&B
+setting reaches a trial's folder. They stay top-level groups, not ``hydra.sweeper`` parameters, so the
+command line reads as it did (``search=pareto search.n_trials=24 launch.num_workers=4 wandb=offline``).
+
 OmegaConf checks types and enum values when the config is composed; ``__post_init__`` checks ranges and
-the search space when ``rediprune.config.load`` turns the composed config into objects — before Ray
-starts or a model loads. Every error names the key, the value and what is allowed.
+the search space when ``load_sweep`` turns the composed config into objects — before Ray starts or a
+model loads. Every error names the key, the value and what is allowed.
 """
 from __future__ import annotations
 
@@ -11,6 +23,10 @@ import enum
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from rediprune.config import RunConfig, register_configs
 
 
 class SearchKind(str, enum.Enum):
@@ -233,7 +249,57 @@ class WandbConfig:
             _fail("wandb.init_timeout", self.init_timeout, "a number of seconds > 0")
 
 
+# Top-level keys (and groups) of the sweep's config that are not the evaluation's.
+SWEEP_KEYS = ("search", "launch", "wandb")
+
+
+@dataclass
+class SweepConfig(RunConfig):
+    """The root of ``conf/sweep.yaml``: one evaluation's config plus the sweep's settings."""
+
+    search: SearchConfig = field(default_factory=SearchConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+def register_sweep_configs() -> None:
+    """Register the evaluation's schemas, then SweepConfig as the root ``schema`` and the sweep groups."""
+    from hydra.core.config_store import ConfigStore
+
+    register_configs()
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=SweepConfig)
+    for group, node in (("search", SearchConfig), ("launch", LaunchConfig), ("wandb", WandbConfig)):
+        cs.store(group=group, name="schema", node=node)
+
+
+def load_sweep(cfg: DictConfig) -> SweepConfig:
+    """The master config (without ``hydra``) as a checked SweepConfig; bad values raise ValueError."""
+    merged = OmegaConf.merge(OmegaConf.structured(SweepConfig), cfg)
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def evaluation_part(cfg: DictConfig) -> DictConfig:
+    """``cfg`` without the sweep's keys (in place, returned): what a trial runs, saves and is hashed by."""
+    with read_write(cfg), open_dict(cfg):
+        for key in SWEEP_KEYS:
+            cfg.pop(key, None)
+    return cfg
+
+
+def is_sweep_override(override: str) -> bool:
+    """Whether a command-line override sets one of the sweep's keys (``search=pareto``, ``launch.x=…``)."""
+    key = override.split("=", 1)[0].lstrip("+~").split("@", 1)[0]
+    return any(key == k or key.startswith(k + ".") for k in SWEEP_KEYS)
+
+
 __all__ = [
+    "SWEEP_KEYS",
+    "SweepConfig",
+    "evaluation_part",
+    "is_sweep_override",
+    "load_sweep",
+    "register_sweep_configs",
     "SPACE_PARAMS",
     "check_space",
     "LaunchConfig",
