@@ -171,8 +171,8 @@ def test_help_lists_groups_options_and_hyperparameters_where_they_apply():
     sweep = _help("sweep")
     for text in ("usage: python src/sweep.py -m", "pruner    cdpruner, divprune, none, random, rediprune*",
                  "search    grid*, pareto", "launch.num_workers = 2", "ratio  default 0.15   a number in (0, 1]",
-                 "alpha  default 0.5    a number in [0, inf)", "M      default null   null or an integer ≥ 1",
-                 "beta   default 3.0    a number in [1, inf)", "(pruner rediprune)",
+                 "alpha  default 0.5    a finite number ≥ 0", "M      default null   null or an integer ≥ 1",
+                 "beta   default 3.0    a finite number ≥ 1", "(pruner rediprune)",
                  "query.max_tokens = 128    # at most this many prompt tokens"):
         assert text in sweep, text
     assert not re.search(r"\bschema\b", sweep)

@@ -22,8 +22,8 @@ without depending on the working directory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -35,12 +35,18 @@ from rediprune.config.evaluation import (
     QueryConfig,
 )
 from rediprune.demo import demo_path
+from rediprune.pruning.hyperparameters import hyperparameter_fields, values_of
 
 OmegaConf.register_new_resolver("rediprune_demo", demo_path, replace=True)
 
 
+# The hyperparameters (ratio, alpha, tau, M, beta) as top-level fields, from their table in
+# rediprune.pruning.hyperparameters (name, type, default; range and meaning for checks and --help).
+Hyperparameters = make_dataclass("Hyperparameters", hyperparameter_fields(), namespace={"__module__": __name__})
+
+
 @dataclass
-class RunConfig:
+class RunConfig(Hyperparameters):
     """Everything one evaluation depends on; saved with its results."""
 
     backbone: BackboneConfig = MISSING
@@ -48,12 +54,6 @@ class RunConfig:
     pruner: PrunerConfig = MISSING
     query: QueryConfig = MISSING
     measure: MeasureConfig = field(default_factory=MeasureConfig)
-    # swept hyperparameters (names as in the user's command line)
-    ratio: float = 0.15  # fraction of visual tokens kept (per frame)
-    alpha: float = 0.5  # weight of query relevance against diversity in each pick (0: diversity only)
-    tau: float = 0.0  # relevance threshold of the candidate pre-filter (≤ 0: every token is a candidate)
-    M: Optional[int] = None  # cap on candidate tokens (prefilter=paper); null: no cap
-    beta: float = 3.0  # candidates capped at beta × kept tokens (prefilter=paper)
     seed: int = 0  # seed of lmms-eval's sampling and of random pruning
     cache_dir: str = "outputs/cache"  # hyperparameter-independent features and queries
     hf_home: str = "outputs/hf_home"  # HF datasets cache lmms-eval writes even for local data
@@ -61,7 +61,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         from rediprune.pruning.validation import check_params
 
-        check_params(self.ratio, self.alpha, self.tau, self.M, self.beta, self.pruner.prefilter.value)
+        check_params(values_of(self), self.pruner.prefilter.value)
         for key, seed in (("seed", self.seed), ("pruner.seed", self.pruner.seed)):
             if not 0 <= seed < 2**32:  # numpy's and torch's seed range
                 raise ValueError(f"{key}={seed!r} is not allowed; expected an integer in [0, 2**32 - 1]")

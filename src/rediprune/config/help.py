@@ -6,8 +6,8 @@ Hydra prints ``hydra.help.template`` for ``--help``; the root config sets it to
 
 - groups and their options: Hydra's config loader (the ``schema`` nodes are not options);
 - each setting's default: the composed config; its meaning: the comment on its schema field;
-- each hyperparameter's range: ``rediprune.config.sweep`` (the search-space domains); which pruners read
-  it: each pruner's ``hyperparameters`` in ``rediprune.pruning``.
+- each hyperparameter's range, default and meaning: its row in ``rediprune.pruning.hyperparameters``;
+  which pruners read it: each pruner's ``hyperparameters`` in ``rediprune.pruning``.
 
 ``src/evaluate.py --help`` lists only what one evaluation uses; ``src/sweep.py --help`` adds the sweep's
 groups (search, launch, wandb).
@@ -22,7 +22,6 @@ import tokenize
 from typing import Any
 
 SWEEP_GROUPS = ("search", "launch", "wandb")
-HYPERPARAMETERS = ("ratio", "alpha", "tau", "M", "beta", "seed")
 _USAGE = {
     "evaluate": "python src/evaluate.py [group=option ...] [key=value ...]     one pruned evaluation",
     "sweep": "python src/sweep.py -m [group=option,... ...] [key=value,... ...]   a sweep on resident Ray workers\n"
@@ -71,22 +70,19 @@ def _value(value: Any) -> str:
 
 def _hyperparameter_lines(root: Any) -> list[str]:
     from rediprune.config import RunConfig
-    from rediprune.sweep.config import _DOMAIN, _domain_text
     from rediprune.pruning import available_pruners, get_pruner
+    from rediprune.pruning.hyperparameters import HYPERPARAMETERS
 
-    meaning = field_comments(RunConfig)
     chosen = _value(root.pruner.name) if "pruner" in root else None
     lines = []
-    for name in HYPERPARAMETERS:
-        readers = [p for p in available_pruners() if name in get_pruner(p).hyperparameters]
-        if name == "seed":
-            where, allowed = "every run", "an integer in [0, 2**32 - 1]"
-        else:
-            where = "pruner " + ", ".join(readers) if readers else "no pruner"
-            allowed = _domain_text(name) if name in _DOMAIN else ""
-        if name != "seed" and chosen is not None and chosen not in readers:
+    for h in HYPERPARAMETERS:
+        readers = [p for p in available_pruners() if h.name in get_pruner(p).hyperparameters]
+        if chosen is not None and chosen not in readers:
             continue  # the chosen pruner never reads it
-        lines.append(f"  {name:<6} default {_value(root[name]):<6} {allowed}; {meaning.get(name, '')} ({where})")
+        where = "pruner " + ", ".join(readers) if readers else "no pruner"
+        lines.append(f"  {h.name:<6} default {_value(root[h.name]):<6} {h.allowed()}; {h.help} ({where})")
+    seed = field_comments(RunConfig).get("seed", "")
+    lines.append(f"  {'seed':<6} default {_value(root['seed']):<6} an integer in [0, 2**32 - 1]; {seed} (every run)")
     return lines
 
 

@@ -20,13 +20,13 @@ model loads. Every error names the key, the value and what is allowed.
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from rediprune.config import RunConfig, register_configs
+from rediprune.pruning.hyperparameters import QUERY_STRATEGIES, SWEPT, hyperparameter
 
 
 class SearchKind(str, enum.Enum):
@@ -46,42 +46,13 @@ class WandbMode(str, enum.Enum):
     disabled = "disabled"
 
 
-# Names the search space may use: the swept hyperparameters (top level of the root config) and the
-# query group (a categorical over conf/query/*.yaml).
-SPACE_PARAMS = ("ratio", "alpha", "tau", "M", "beta", "query")
-_QUERY_CHOICES = ("none", "average", "middle_peak", "self_attention", "exponential")
-# Domain of each numeric hyperparameter (SPEC §2): (low, low inclusive, high, high inclusive).
-_DOMAIN = {
-    "ratio": (0.0, False, 1.0, True),
-    "alpha": (0.0, True, math.inf, False),
-    "tau": (-1.0, True, 1.0, True),
-    "M": (1, True, math.inf, False),
-    "beta": (1.0, True, math.inf, False),
-}
+# Names the search space may use: the hyperparameters (top level of the config, their domains in the
+# table of rediprune.pruning.hyperparameters) and the query group (a categorical over its strategies).
+SPACE_PARAMS = SWEPT
 
 
 def _fail(name: str, value: object, allowed: str) -> None:
     raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
-
-
-def _domain_text(param: str) -> str:
-    lo, lo_in, hi, hi_in = _DOMAIN[param]
-    if param == "M":
-        return "null or an integer ≥ 1"
-    left = "[" if lo_in else "("
-    right = "]" if hi_in else ")"
-    return f"a number in {left}{lo:g}, {hi:g}{right}"
-
-
-def _in_domain(param: str, value: Any) -> bool:
-    if param == "M" and value is None:
-        return True
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return False
-    if param == "M" and not float(value).is_integer():
-        return False
-    lo, lo_in, hi, hi_in = _DOMAIN[param]
-    return (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi)
 
 
 @dataclass
@@ -114,7 +85,7 @@ class SearchConfig:
     study_name: Optional[str] = None  # null: the sweep name
     storage: Optional[str] = None  # SQLAlchemy URL; null: sqlite:///<sweep folder>/optuna.db
     seed: int = 0  # sampler seed
-    population_size: int = 8  # NSGA-II generation size
+    population_size: int = 6  # NSGA-II generation size
     n_startup_trials: int = 6  # TPE random trials before modelling
     space: Dict[str, ParamSpace] = field(default_factory=dict)
     # Shared studies (several drivers on one storage): Optuna's heartbeat marks a trial whose driver
@@ -176,18 +147,18 @@ def check_space(name: str, spec: Any) -> None:
             _fail(f"{key}.choices", [], "a non-empty list")
         for value in spec.choices:
             if name == "query":
-                if value not in _QUERY_CHOICES:
-                    _fail(f"{key}.choices", value, f"query strategies from {', '.join(_QUERY_CHOICES)}")
-            elif not _in_domain(name, value):
-                _fail(f"{key}.choices", value, _domain_text(name))
+                if value not in QUERY_STRATEGIES:
+                    _fail(f"{key}.choices", value, f"query strategies from {', '.join(QUERY_STRATEGIES)}")
+            elif not hyperparameter(name).contains(value, integral_floats=True):
+                _fail(f"{key}.choices", value, hyperparameter(name).allowed())
         return
     if name == "query":
-        _fail(key, "a range", f"choices from {', '.join(_QUERY_CHOICES)}")
+        _fail(key, "a range", f"choices from {', '.join(QUERY_STRATEGIES)}")
     if spec.low is None or spec.high is None:
         _fail(key, f"low={spec.low}, high={spec.high}", "both low and high, or choices")
     for end in ("low", "high"):
-        if not _in_domain(name, getattr(spec, end)):
-            _fail(f"{key}.{end}", getattr(spec, end), _domain_text(name))
+        if getattr(spec, end) is None or not hyperparameter(name).contains(getattr(spec, end), integral_floats=True):
+            _fail(f"{key}.{end}", getattr(spec, end), hyperparameter(name).allowed())
     if spec.low > spec.high:
         _fail(key, f"low={spec.low} > high={spec.high}", "low ≤ high")
     if spec.step is not None and not (spec.step > 0):

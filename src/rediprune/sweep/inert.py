@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rediprune.pruning import get_pruner
-from rediprune.pruning.registry import SWEPT_HYPERPARAMETERS
+from rediprune.pruning.hyperparameters import SWEPT
 
 
 def _plain(value: Any) -> Any:
@@ -30,7 +30,7 @@ def inert_notes(trials: Sequence[Mapping[str, Any]]) -> list[str]:
     and ``prefilter``.
     """
     lines = []
-    for name in SWEPT_HYPERPARAMETERS:
+    for name in SWEPT:
         values = list(dict.fromkeys(_plain(t.get(name)) for t in trials))
         if len(values) < 2:
             continue

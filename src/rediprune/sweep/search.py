@@ -25,6 +25,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from rediprune.pruning.hyperparameters import hyperparameter
 from rediprune.sweep.config import SPACE_PARAMS, ParamSpace, check_space
 from rediprune.sweep.driver import config_error, redact
 from rediprune.sweep.pareto import finite_point
@@ -99,7 +100,7 @@ def suggest(trial: Any, space: dict[str, ParamSpace]) -> dict[str, Any]:
     for name, spec in space.items():
         if spec.choices is not None:
             params[name] = trial.suggest_categorical(name, list(spec.choices))
-        elif name == "M":
+        elif hyperparameter(name).kind is int:
             params[name] = trial.suggest_int(name, int(spec.low), int(spec.high), step=int(spec.step or 1),
                                              log=spec.log)
         else:

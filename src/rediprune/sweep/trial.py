@@ -27,14 +27,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from rediprune.pruning.hyperparameters import NAMES
 from rediprune.sweep.naming import config_hash
 from rediprune.sweep.store import write_text_atomic
 from rediprune.sweep.workers import resident, resident_settings
 
 log = logging.getLogger("rediprune.trial")
 
-# Columns every row starts with (names as on the command line and in W&B).
-PARAM_KEYS = ("ratio", "alpha", "tau", "M", "beta", "seed")
+# Columns every row starts with (names as on the command line and in W&B): the hyperparameters and the seed.
+PARAM_KEYS = (*NAMES, "seed")
 
 
 def _job_dir() -> Path:
