@@ -6,7 +6,6 @@ Usage::
     python src/sweep.py -m search=pareto search.n_trials=24             # Optuna NSGA-II Pareto search
     python src/sweep.py -m search=pareto search.sampler=tpe query=average,exponential
     python src/sweep.py -m launch=cluster ratio=0.05,0.1 backbone=llava_1_5_7b dataset=pope   # a Ray cluster
-    python src/sweep.py ratio=0.1                                       # one trial, in this process
 
 A sweep lives in ``outputs/sweeps/<name>`` (name from the command, or ``search.name=…``): one folder per
 trial (resolved config, metrics, log, traceback on failure), ``results.jsonl``/``.csv``/``.md``, the

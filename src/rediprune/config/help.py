@@ -24,8 +24,7 @@ from typing import Any
 SWEEP_GROUPS = ("search", "launch", "wandb")
 _USAGE = {
     "evaluate": "python src/evaluate.py [group=option ...] [key=value ...]     one pruned evaluation",
-    "sweep": "python src/sweep.py -m [group=option,... ...] [key=value,... ...]   a sweep on resident Ray workers\n"
-             "       python src/sweep.py [key=value ...]                              one trial, in this process",
+    "sweep": "python src/sweep.py -m [group=option,... ...] [key=value,... ...]   a sweep on resident Ray workers",
 }
 
 

@@ -30,8 +30,8 @@ from rediprune.pruning.hyperparameters import QUERY_STRATEGIES, SWEPT, hyperpara
 
 
 class SearchKind(str, enum.Enum):
-    grid = "grid"  # Hydra's -m grid over the command-line values (sweeper rediprune_grid)
-    pareto = "pareto"  # Optuna multi-objective search (sweeper rediprune_optuna)
+    grid = "grid"  # every combination of the command line's value lists (rediprune.sweep.grid)
+    pareto = "pareto"  # Optuna multi-objective search (rediprune.sweep.search)
 
 
 class Sampler(str, enum.Enum):

@@ -1,6 +1,6 @@
 """The driver side of one sweep: check configs, skip finished trials, dispatch, record, report.
 
-Usage (the Hydra plugins in ``src/hydra_plugins/rediprune_sweep`` do this)::
+Usage (the Hydra sweeper in ``src/hydra_plugins/rediprune_sweep`` does this)::
 
     driver = SweepDriver(hydra_context, task_function, master_config)   # checks search/launch/wandb
     with driver.stopping_on_error():        # an exception stops the workers and flushes W&B
@@ -53,16 +53,6 @@ def config_error(message: str) -> NoReturn:
     raise SystemExit(CONFIG_ERROR_EXIT)
 
 
-def redact(url: str) -> str:
-    """The storage URL with any password replaced, for logs, summaries, result rows and W&B."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL
-        return url
-
-
 def shown_overrides(overrides: Sequence[str]) -> str:
     """A trial's overrides as messages and result rows show them (no ``hydra.*``)."""
     return " ".join(o for o in overrides if not o.startswith("hydra."))
@@ -88,12 +78,10 @@ def task_part(config: DictConfig) -> DictConfig:
 
 
 def public_config(config: DictConfig) -> dict[str, Any]:
-    """The resolved config without ``hydra`` as W&B receives it (``search.storage`` without a password)."""
+    """The resolved config without ``hydra``, as W&B receives it. It holds no password: a URL with one
+    is refused before anything runs (``rediprune.config.secrets.RefuseSecrets``)."""
     container = OmegaConf.to_container(task_part(config), resolve=True)
     assert isinstance(container, dict)
-    search = container.get("search")
-    if isinstance(search, dict) and search.get("storage"):
-        search["storage"] = redact(str(search["storage"]))
     return container
 
 
@@ -283,15 +271,16 @@ class SweepDriver:
         from hydra.core.utils import JobReturn, JobStatus
 
         ok = row.get("status") == "ok"
-        return JobReturn(
+        ret = JobReturn(
             overrides=list(job.overrides),
             cfg=task_part(job.config),
             hydra_cfg=None,
             working_dir=row.get("job_dir"),
             task_name=str(job.config.hydra.job.name),
             status=JobStatus.COMPLETED if ok else JobStatus.FAILED,
-            _return_value=row if ok else TrialFailed(f"trial {job.num} failed: {row.get('error')}"),
         )
+        ret.return_value = row if ok else TrialFailed(f"trial {job.num} failed: {row.get('error')}")
+        return ret
 
     def run_jobs(self, jobs: Sequence[Job]) -> list[Any]:
         """Run a batch (all already prepared): finished ones are skipped, the rest go to the pool."""
@@ -447,4 +436,4 @@ class SweepDriver:
                 signal.signal(signal.SIGINT, previous)
 
 __all__ = ["CONFIG_ERROR_EXIT", "TRIAL_FAILED_EXIT", "SweepDriver", "TrialFailed", "config_error", "public_config",
-           "redact", "shown_overrides"]
+           "shown_overrides"]

@@ -1,4 +1,4 @@
-"""One trial: the body of ``src/sweep.py``'s task function, run by a resident worker (or in-process).
+"""One trial: the body of ``src/sweep.py``'s task function, run by a resident worker.
 
 Usage (Hydra calls it with the job's composed config; its folder is the Hydra job folder)::
 
@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from rediprune.pruning.hyperparameters import NAMES
 from rediprune.sweep.naming import config_hash
 from rediprune.sweep.store import write_text_atomic
-from rediprune.sweep.workers import resident, resident_settings
+from rediprune.sweep.workers import resident
 
 log = logging.getLogger("rediprune.trial")
 
@@ -84,12 +84,8 @@ def describe(run: Any) -> dict[str, Any]:
 def run_trial(cfg: DictConfig) -> dict[str, Any]:
     """Check ``cfg``, evaluate it with the resident model and return the result row (see module doc)."""
     from rediprune.config import load
-    from rediprune.sweep.config import SWEEP_KEYS, evaluation_part, load_sweep
 
     started = time.perf_counter()
-    if any(key in cfg for key in SWEEP_KEYS):  # sweep.py without -m: this process is the worker
-        resident().configure(**resident_settings(load_sweep(cfg)))
-        cfg = evaluation_part(cfg)
     job_dir = _job_dir()
     job_dir.mkdir(parents=True, exist_ok=True)
     attempt = _attempt(job_dir)
@@ -100,8 +96,7 @@ def run_trial(cfg: DictConfig) -> dict[str, Any]:
         run = load(cfg)
         (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(run)))
         num = _job_num()
-        label = f"trial {num}" if num is not None else "single trial (no -m: no sweep, no Ray)"
-        log.info("%s (attempt %d, pid %d): %s", label, attempt, os.getpid(), describe(run))
+        log.info("trial %s (attempt %d, pid %d): %s", num, attempt, os.getpid(), describe(run))
         state = resident()
         loads_before, cache_before = state.loads, state.cache_counts()
         adapter = state.adapter_for(run)

@@ -123,7 +123,7 @@ def resident_settings(sweep: Any) -> dict[str, Any]:
 
 
 def resident() -> Resident:
-    """This process's resident state (the driver's in a single run, the actor's in a sweep)."""
+    """This process's resident state (a worker's: its model, caches and the sweep's settings)."""
     return _RESIDENT
 
 
@@ -170,7 +170,11 @@ class TrialWorker:
         )
         if ret.status == JobStatus.COMPLETED:
             return {"status": "ok", "row": ret.return_value, "pid": self.pid}
-        exc = ret._return_value
+        try:
+            ret.return_value  # a failed job's value re-raises its exception (Hydra's JobReturn)
+            exc: BaseException = RuntimeError("trial failed")
+        except Exception as raised:  # noqa: BLE001 - the trial's own exception, reported as the outcome
+            exc = raised
         return {
             "status": "failed",
             "error": describe_error(exc),
