@@ -18,6 +18,7 @@ from rediprune.pruning.hyperparameters import (
     QUERY_STRATEGIES,
     str_enum,
 )
+from rediprune.pruning.hyperparameters import fail as _fail
 
 
 class Family(str, enum.Enum):
@@ -56,10 +57,6 @@ class PoolOrder(str, enum.Enum):
     before_pool = "before_pool"
 
 
-def _fail(name: str, value: object, allowed: str) -> None:
-    raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
-
-
 @dataclass
 class BackboneConfig:
     """A LLaVA-style model and the dimensions the TFLOPs model uses (one source of truth for both)."""
@@ -70,7 +67,7 @@ class BackboneConfig:
     dtype: Dtype = Dtype.float32
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", …
     attn_implementation: str = "sdpa"  # "eager" is forced for measured-FLOPs passes
-    prune_position: PoolOrder = PoolOrder.after_pool  # LLaVA-NeXT-Video only
+    prune_position: PoolOrder = PoolOrder.after_pool  # LLaVA-NeXT-Video only; after_pool: the 144 pooled tokens, as the authors' code
     clip_checkpoint: Optional[str] = None  # CLIP (vision+text) for CDPruner relevance; None: tiny/default
     num_frames: int = 8  # frames per video the backbone was trained with (dataset.num_frames overrides)
     # LLM dimensions for the paper's TFLOPs formula (SPEC §5)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 PRUNERS = ("rediprune", "divprune", "cdpruner", "random", "none")  # each registered under this name
 QUERY_STRATEGIES = ("none", "average", "middle_peak", "self_attention", "exponential")  # SPEC §3, Table 4
@@ -40,6 +40,11 @@ class Placement(str, enum.Enum):
 
 # "default": the pruner's own placement (ReDiPrune before, DivPrune/CDPruner after the projector)
 PLACEMENT_CHOICES = ("default", *(p.value for p in Placement))
+
+
+def fail(name: str, value: object, allowed: str) -> NoReturn:
+    """Raise the project's one error format: ``name=value is not allowed; expected allowed``."""
+    raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class Hyperparameter:
     def check(self, value: Any, key: str | None = None) -> None:
         """Raise ValueError naming ``key`` (default: the name), the value and what is allowed."""
         if not self.contains(value):
-            raise ValueError(f"{key or self.name}={value!r} is not allowed; expected {self.allowed()}")
+            fail(key or self.name, value, self.allowed())
 
 
 HYPERPARAMETERS = (
@@ -132,5 +137,5 @@ def str_enum(name: str, values: tuple[str, ...], doc: str) -> type[enum.Enum]:
 
 
 __all__ = ["HYPERPARAMETERS", "NAMES", "PLACEMENT_CHOICES", "PREFILTERS", "PRUNERS", "Placement", "QUERY_SOURCES",
-           "QUERY_STRATEGIES", "SWEPT", "Hyperparameter", "hyperparameter", "hyperparameter_fields", "str_enum",
+           "QUERY_STRATEGIES", "SWEPT", "Hyperparameter", "fail", "hyperparameter", "hyperparameter_fields", "str_enum",
            "values_of"]

@@ -6,10 +6,7 @@ from typing import Any, Mapping
 import torch
 
 from rediprune.pruning.hyperparameters import PREFILTERS, hyperparameter
-
-
-def _fail(name: str, value: object, allowed: str) -> None:
-    raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
+from rediprune.pruning.hyperparameters import fail as _fail
 
 
 def check_params(values: Mapping[str, Any], prefilter: str = "reference") -> None:

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from rediprune.config import RunConfig, register_configs
 from rediprune.pruning.hyperparameters import QUERY_STRATEGIES, SWEPT, hyperparameter
+from rediprune.pruning.hyperparameters import fail as _fail
 
 
 class SearchKind(str, enum.Enum):
@@ -49,10 +50,6 @@ class WandbMode(str, enum.Enum):
 # Names the search space may use: the hyperparameters (top level of the config, their domains in the
 # table of rediprune.pruning.hyperparameters) and the query group (a categorical over its strategies).
 SPACE_PARAMS = SWEPT
-
-
-def _fail(name: str, value: object, allowed: str) -> None:
-    raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
 
 
 @dataclass
