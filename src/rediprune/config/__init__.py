@@ -40,7 +40,7 @@ from rediprune.pruning.hyperparameters import hyperparameter_fields, values_of
 OmegaConf.register_new_resolver("rediprune_demo", demo_path, replace=True)
 
 
-# The hyperparameters (ratio, alpha, tau, M, beta) as top-level fields, from their table in
+# The hyperparameters as top-level fields, from their table in
 # rediprune.pruning.hyperparameters (name, type, default; range and meaning for checks and --help).
 Hyperparameters = make_dataclass("Hyperparameters", hyperparameter_fields(), namespace={"__module__": __name__})
 

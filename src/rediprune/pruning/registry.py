@@ -72,7 +72,7 @@ class Pruner(abc.ABC):
     requires: ClassVar[frozenset[Need]] = frozenset()
     placement: ClassVar[Placement] = Placement.PRE_PROJECTION
     per_frame: ClassVar[bool] = True  # False: one budget round(r·F·L) over all frames of the sample
-    # Swept hyperparameters (ratio, alpha, tau, M, beta, query) this pruner ever reads; the others
+    # Swept names (``hyperparameters.SWEPT``: the hyperparameters and query) this pruner ever reads; the others
     # cannot change what it keeps (see ``inert_hyperparameters``)
     hyperparameters: ClassVar[frozenset[str]] = frozenset({"ratio"})
     # True: the frames of several samples may go through one call, with a per-frame query (F, Dq) and

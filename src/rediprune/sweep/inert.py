@@ -26,7 +26,7 @@ def _plain(value: Any) -> Any:
 def inert_notes(trials: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per swept hyperparameter that is inert in every trial (its values differ across trials).
 
-    Each trial maps the swept names (ratio, alpha, tau, M, beta, query) to its values, plus ``pruner``
+    Each trial maps the swept names (``rediprune.pruning.hyperparameters.SWEPT``) to its values, plus ``pruner``
     and ``prefilter``.
     """
     lines = []
