@@ -6,7 +6,6 @@ Usage::
     python src/sweep.py -m search=pareto search.n_trials=24             # Optuna NSGA-II Pareto search
     python src/sweep.py -m search=pareto search.sampler=tpe query=average,exponential
     python src/sweep.py -m launch=cluster ratio=0.05,0.1 backbone=llava_1_5_7b dataset=pope   # a Ray cluster
-    python src/sweep.py ratio=0.1                                       # one trial, in this process
 
 A sweep lives in ``outputs/sweeps/<name>`` (name from the command, or ``search.name=…``): one folder per
 trial (resolved config, metrics, log, traceback on failure), ``results.jsonl``/``.csv``/``.md``, the
@@ -14,8 +13,9 @@ Pareto front as ``pareto.png``/``.html``, ``optuna.db`` for searches, and W&B ru
 Rerunning the same command resumes: finished trials are skipped. Exit status: 0 all trials ok, 1 some
 failed (the sweep still finished the others), 2 a config value is invalid (nothing ran).
 
-Hydra runs this file's ``main`` once per trial on a resident worker (``hydra/launcher: rediprune_ray``);
-the engine is ``rediprune.sweep``.
+The config is ``conf/sweep.yaml``: the evaluation's ``conf/config.yaml`` plus the sweep's groups
+(``search``, ``launch``, ``wandb``). Hydra runs this file's ``main`` once per trial on a resident worker,
+with the trial's evaluation config only; the engine is ``rediprune.sweep``.
 """
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from rediprune.config import register_configs
+from rediprune.sweep.config import register_sweep_configs
 
-register_configs()
+register_sweep_configs()
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path="../conf", config_name="sweep", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, Any]:
     from rediprune.sweep.trial import run_trial
 
@@ -47,5 +47,6 @@ def main(cfg: DictConfig) -> dict[str, Any]:
 if __name__ == "__main__":
     from rediprune.config.command_line import check_command_line
 
-    check_command_line(sys.argv[1:], app="sweep", config_dir=Path(__file__).resolve().parents[1] / "conf")
+    check_command_line(sys.argv[1:], app="sweep", config_dir=Path(__file__).resolve().parents[1] / "conf",
+                       config_name="sweep")
     main()

@@ -57,6 +57,14 @@ CASES = [
     ("evaluate", ["-m", "ratio=0.1,0.2"], ["-m is not allowed with src/evaluate.py",
                                            "python src/sweep.py -m ratio=0.1,0.2"]),
     ("evaluate", ["ratio=0.1,0.2"], ["ratio=0.1,0.2 is not allowed without -m", "python src/sweep.py -m"]),
+    # one plugin runs a sweep's trials (reports, W&B): Hydra's basic sweeper/launcher would skip both
+    ("sweep", ["hydra/sweeper=basic"], ["hydra/sweeper=basic is not allowed", "sweep.py's own sweeper"]),
+    ("sweep", ["hydra/launcher=basic"], ["hydra/launcher=basic is not allowed", "launch=local or launch=cluster"]),
+    # a trial holds the evaluation's config only: a list over a sweep setting would repeat the same trials
+    ("sweep", ["launch.num_workers=1,2"], ["launch.num_workers=1,2 is not allowed", "take one value"]),
+    # every trial goes through the sweeper (reports, W&B): no trial outside it
+    ("sweep-no-m", ["ratio=0.1"], ["src/sweep.py without -m is not allowed", "python src/sweep.py -m ratio=0.1",
+                                   "python src/evaluate.py ratio=0.1"]),
 ]
 
 
@@ -69,6 +77,8 @@ def _run(index: int, root: Path) -> subprocess.CompletedProcess:
     if app == "sweep":
         extra = [] if any(a.startswith("hydra.sweep.dir=") for a in args) else [f"hydra.sweep.dir={root / str(index)}"]
         cmd = [sys.executable, str(REPO / "src/sweep.py"), "-m", *args, *extra]
+    elif app == "sweep-no-m":
+        cmd = [sys.executable, str(REPO / "src/sweep.py"), *args]
     else:
         cmd = [sys.executable, str(REPO / "src/evaluate.py"), *args]
     cwd = root / f"cwd{index}"
@@ -120,7 +130,7 @@ def test_sweep_name_depends_on_values_not_spelling_or_order():
 def test_grid_runs_each_listed_value_once(capsys):
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from hydra_plugins.rediprune_sweep.grid_sweeper import unique_values
+    from rediprune.sweep.grid import unique_values
 
     parser = OverridesParser.create()
     out = unique_values(parser, parser.parse_overrides(["ratio=0.05,0.05,0.1,0.10", "alpha=0,1", "query=none"]))
@@ -171,8 +181,8 @@ def test_help_lists_groups_options_and_hyperparameters_where_they_apply():
     sweep = _help("sweep")
     for text in ("usage: python src/sweep.py -m", "pruner    cdpruner, divprune, none, random, rediprune*",
                  "search    grid*, pareto", "launch.num_workers = 2", "ratio  default 0.15   a number in (0, 1]",
-                 "alpha  default 0.5    a number in [0, inf)", "M      default null   null or an integer ≥ 1",
-                 "beta   default 3.0    a number in [1, inf)", "(pruner rediprune)",
+                 "alpha  default 0.5    a finite number ≥ 0", "M      default null   null or an integer ≥ 1",
+                 "beta   default 3.0    a finite number ≥ 1", "(pruner rediprune)",
                  "query.max_tokens = 128    # at most this many prompt tokens"):
         assert text in sweep, text
     assert not re.search(r"\bschema\b", sweep)

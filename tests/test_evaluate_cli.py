@@ -67,3 +67,19 @@ def test_bad_names_and_types_fail_at_composition(tmp_path, override, fragment):
     proc = _evaluate(tmp_path, override)
     assert proc.returncode == 2
     assert proc.stderr.startswith(fragment) and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_one_evaluation_composes_no_sweep_machinery(tmp_path):
+    """evaluate.py's config is the evaluation's only: Hydra's own sweeper/launcher, no search/launch/wandb."""
+    shown = subprocess.run([sys.executable, str(SCRIPT), "--cfg", "all"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(shown.stdout)
+    assert not {"search", "launch", "wandb"} & set(cfg)
+    assert "rediprune" not in cfg.hydra.launcher._target_ and "rediprune" not in cfg.hydra.sweeper._target_
+    loaded = subprocess.run([sys.executable, "-c", "import sys, rediprune.models; "
+                             "print(sorted(m for m in sys.modules if m.startswith('rediprune.sweep')))"],
+                            capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr

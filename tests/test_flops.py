@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+from pathlib import Path
+
 import pytest
 
-from rediprune.flops import BACKBONE_DIMS, PAPER_BACKBONES, backbone_dims, paper_tflops, true_tflops
+from rediprune.flops import paper_tflops, true_tflops
 
 T7, D7, M7 = 32, 4096, 11008  # Vicuna-7B, the LLM of every backbone in Tables 1 and 2
 HALF_ULP = 0.0005  # Table 1 prints TFLOPs to 3 decimals
@@ -194,15 +196,13 @@ def test_true_tflops_rejects_bad_input():
         true_tflops(2, 64, 96, 0)
 
 
-def test_backbone_presets():
-    assert (BACKBONE_DIMS["vicuna-7b"].layers, BACKBONE_DIMS["vicuna-7b"].hidden, BACKBONE_DIMS["vicuna-7b"].ffn) == (
-        32, 4096, 11008,
-    )
-    assert (BACKBONE_DIMS["vicuna-13b"].layers, BACKBONE_DIMS["vicuna-13b"].hidden,
-            BACKBONE_DIMS["vicuna-13b"].ffn) == (40, 5120, 13824)
-    for backbone in ("llava-1.5-7b", "llava-next-video-7b", "video-llava-7b"):
-        assert backbone_dims(backbone) == BACKBONE_DIMS["vicuna-7b"]
-    assert backbone_dims("llava-1.5-13b") == BACKBONE_DIMS["vicuna-13b"]
-    assert set(PAPER_BACKBONES.values()) <= set(BACKBONE_DIMS)
-    with pytest.raises(ValueError, match=r"^backbone='llama-70b' is not allowed; expected one of .*vicuna-7b"):
-        backbone_dims("llama-70b")
+def test_paper_backbones_hold_their_llm_dims():
+    """The paper's backbones carry the Vicuna dimensions the TFLOPs model uses (conf/backbone: one source)."""
+    import yaml
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "backbone"
+    vicuna = {"7b": (32, 4096, 11008), "13b": (40, 5120, 13824)}
+    for name, size in (("llava_1_5_7b", "7b"), ("llava_next_video_7b", "7b"), ("video_llava_7b", "7b"),
+                       ("llava_1_5_13b", "13b")):
+        cfg = yaml.safe_load((conf / f"{name}.yaml").read_text())
+        assert (cfg["layers"], cfg["hidden"], cfg["ffn"]) == vicuna[size], name

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from rediprune.config import load
+from rediprune.sweep.config import load_sweep as load
 
 REPO = Path(__file__).resolve().parents[1]
 PINNED = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml"))

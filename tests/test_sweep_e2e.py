@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 from conftest import pin_tiny
 
 from rediprune.sweep.naming import wandb_id
@@ -94,6 +95,9 @@ def test_main_grid_command_nine_trials(paths):
                      "samples.jsonl"):
             assert (job / name).is_file(), job / name
         assert not (job / "traceback.txt").exists()
+        for name in ("config.yaml", ".hydra/config.yaml"):  # a trial holds its evaluation's config only
+            saved = OmegaConf.load(job / name)
+            assert not {"search", "launch", "wandb"} & set(saved) and saved.ratio == row["ratio"], job / name
         assert json.loads((job / "metrics.json").read_text())["primary_metric"] == row["primary_metric"]
         assert "tflops" in row and row["tflops"] > 0
     # resident workers: one model load per worker, later trials hit the feature cache

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rediprune.config.sweep import ParamSpace
+from rediprune.sweep.config import ParamSpace
 from rediprune.sweep.cache import TensorCache, namespace
 from rediprune.sweep.naming import config_hash, sweep_name, wandb_id
 from rediprune.sweep.pareto import pareto_front
@@ -118,10 +118,10 @@ def test_sweep_name_is_stable_and_ignores_how_trials_run():
     assert sweep_name("mine", "grid", ["ratio=0.05"]) == "mine"
 
 
-def test_config_hash_ignores_launch_wandb_search_and_paths():
-    cfg = {"ratio": 0.1, "alpha": 0.5, "backbone": {"name": "tiny"}, "launch": {"num_workers": 2},
-           "wandb": {"mode": "offline"}, "search": {"kind": "grid"}, "cache_dir": "/a", "hf_home": "/b"}
-    other = {**cfg, "launch": {"num_workers": 8}, "wandb": {"mode": "disabled"}, "cache_dir": "/c"}
+def test_config_hash_ignores_paths():
+    # a trial's config is the evaluation's only (no search/launch/wandb: rediprune.sweep.config.evaluation_part)
+    cfg = {"ratio": 0.1, "alpha": 0.5, "backbone": {"name": "tiny"}, "cache_dir": "/a", "hf_home": "/b"}
+    other = {**cfg, "cache_dir": "/c", "hf_home": "/d"}
     assert config_hash(cfg) == config_hash(other)
     assert config_hash(cfg) != config_hash({**cfg, "alpha": 1.0})
 
@@ -132,18 +132,22 @@ def test_wandb_id_is_short_safe_and_stable():
     assert len(rid) <= 64 and all(c.isalnum() or c in "-_" for c in rid) and rid == rid.lower()
 
 
-def test_storage_password_stays_out_of_rows_messages_and_wandb_config():
+def test_sweep_settings_stay_out_of_a_trial():
     from omegaconf import OmegaConf
 
+    from rediprune.sweep.config import evaluation_part, is_sweep_override
     from rediprune.sweep.driver import public_config, shown_overrides
 
-    url = "postgresql://me:s3cret@db.example:5432/optuna"
-    shown = shown_overrides(["search=pareto", f"search.storage={url}", "hydra.sweep.dir=/x", "ratio=0.1"])
-    assert shown == "search=pareto search.storage=postgresql://me:***@db.example:5432/optuna ratio=0.1"
-    cfg = OmegaConf.create({"ratio": 0.1, "search": {"storage": url}, "hydra": {"job": {"num": 0}}})
-    public = public_config(cfg)
-    assert "hydra" not in public and public["ratio"] == 0.1 and "s3cret" not in json.dumps(public)
-    assert OmegaConf.select(cfg, "search.storage") == url  # the trial's own config keeps the real URL
+    url = "postgresql://me@db.example:5432/optuna"
+    overrides = ["search=pareto", f"search.storage={url}", "+launch.x=1", "wandb.mode=offline", "ratio=0.1",
+                 "searcher=1"]
+    assert [o for o in overrides if not is_sweep_override(o)] == ["ratio=0.1", "searcher=1"]
+    assert shown_overrides(["hydra.sweep.dir=/x", "ratio=0.1"]) == "ratio=0.1"
+    cfg = OmegaConf.create({"ratio": 0.1, "search": {"storage": url}, "launch": {}, "wandb": {},
+                            "hydra": {"job": {"num": 0}}})
+    public = public_config(cfg)  # the sweep run's config (a URL with a password never gets this far)
+    assert "hydra" not in public and public["ratio"] == 0.1 and public["search"]["storage"] == url
+    assert set(evaluation_part(cfg)) == {"ratio", "hydra"}  # what a trial runs and saves
 
 
 # ---------------------------------------------------------------------------------------------- cache
@@ -296,14 +300,14 @@ def test_command_line_values_narrow_the_search_space():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from rediprune.config import register_configs
+    from rediprune.sweep.config import register_sweep_configs
     from rediprune.sweep.search import narrow_space
 
-    register_configs()
+    register_sweep_configs()
     repo = Path(__file__).resolve().parents[1]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(repo / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["search=pareto"])
+        cfg = compose(config_name="sweep", overrides=["search=pareto"])
         loader = GlobalHydra.instance().config_loader()
         space, base = narrow_space(dict(cfg.search.space), ["search=pareto", "query=average,exponential",
                                                             "alpha=interval(0.1,0.9)", "tau=0.2", "M=null,64"],
@@ -336,4 +340,4 @@ def test_sweep_folder_resolver_and_pinned_sweeps():
                             "--cfg", "all"], cwd=repo, capture_output=True, text=True, timeout=120)
     pinned = OmegaConf.create(shown.stdout)
     assert dict(pinned.hydra.sweeper.params) == {"ratio": "0.05,0.1,0.15", "alpha": "0,0.5,1"}, shown.stderr
-    assert pinned.search.name == "main_grid" and pinned.hydra.launcher._target_.endswith("RayPoolLauncher")
+    assert pinned.search.name == "main_grid" and pinned.hydra.sweeper._target_.endswith("RediPruneSweeper")

@@ -2,12 +2,15 @@
 
 Usage::
 
-    from rediprune.flops import backbone_dims, paper_tflops, true_tflops
+    from rediprune.flops import paper_tflops, true_tflops
 
-    dims = backbone_dims("video-llava-7b")                       # LLMDims(layers=32, hidden=4096, ffn=11008, heads=32)
-    full, pruned = paper_tflops(dims.layers, dims.hidden, dims.ffn, n_full=117.3 + 2056, n_pruned=117.3 + 308)
+    # Video-LLaVA-7B's Vicuna-7B (conf/backbone/video_llava_7b.yaml: layers, hidden, ffn)
+    full, pruned = paper_tflops(32, 4096, 11008, n_full=117.3 + 2056, n_pruned=117.3 + 308)
     print(f"{full:.3f} -> {pruned:.3f} TFLOPs ({100 * pruned / full:.2f} %)")   # 12.177 -> 2.188 (17.97 %)
-    true = true_tflops(dims.layers, dims.hidden, dims.ffn, 2173, heads=dims.heads, vocab=32000)
+    true = true_tflops(32, 4096, 11008, 2173, heads=32, vocab=32000)
+
+A backbone's dimensions live in its ``conf/backbone/*.yaml`` (``BackboneConfig``: one source for the model
+and its cost).
 
 ``paper_tflops`` is the number the paper's tables print and is what result rows call ``tflops``; it is
 about half of the true cost (see its docstring). ``true_tflops`` counts what torch's ``FlopCounterMode``
@@ -17,41 +20,6 @@ the paper's tables use *average* prompt lengths per dataset.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class LLMDims:
-    """Decoder dimensions the cost models need: T layers, hidden d, FFN intermediate m, attention heads."""
-
-    layers: int
-    hidden: int
-    ffn: int
-    heads: int
-
-
-# Vicuna v1.5 (LLaMA-2 architecture, multi-head attention, SwiGLU FFN); SPEC §5.
-BACKBONE_DIMS: dict[str, LLMDims] = {
-    "vicuna-7b": LLMDims(layers=32, hidden=4096, ffn=11008, heads=32),
-    "vicuna-13b": LLMDims(layers=40, hidden=5120, ffn=13824, heads=40),
-}
-
-# The paper's multimodal backbones and the language model inside each.
-PAPER_BACKBONES: dict[str, str] = {
-    "llava-1.5-7b": "vicuna-7b",
-    "llava-1.5-13b": "vicuna-13b",
-    "llava-next-video-7b": "vicuna-7b",
-    "video-llava-7b": "vicuna-7b",
-}
-
-
-def backbone_dims(name: str) -> LLMDims:
-    """Dimensions of an LLM (``vicuna-7b``) or of a paper backbone (``video-llava-7b``) by name."""
-    key = PAPER_BACKBONES.get(name, name)
-    if key not in BACKBONE_DIMS:
-        allowed = ", ".join(sorted({*BACKBONE_DIMS, *PAPER_BACKBONES}))
-        raise ValueError(f"backbone={name!r} is not allowed; expected one of {allowed}")
-    return BACKBONE_DIMS[key]
 
 
 def _fail(name: str, value: object, allowed: str) -> None:
@@ -154,4 +122,4 @@ def true_tflops(
     return (layers * (projections + attention + mlp) + head) / 1e12
 
 
-__all__ = ["BACKBONE_DIMS", "PAPER_BACKBONES", "LLMDims", "backbone_dims", "paper_tflops", "true_tflops"]
+__all__ = ["paper_tflops", "true_tflops"]

@@ -1,8 +1,9 @@
-"""Hydra plugins of ReDiPrune Sweep, discovered by Hydra's scan of the ``hydra_plugins`` namespace.
+"""The Hydra plugin of ReDiPrune Sweep, discovered by Hydra's scan of the ``hydra_plugins`` namespace.
 
-``hydra/launcher: rediprune_ray`` runs a batch of jobs on a pool of resident Ray workers;
-``hydra/sweeper: rediprune_grid`` (Hydra's grid, reported as one sweep) and
-``hydra/sweeper: rediprune_optuna`` (ask/tell multi-objective search) run through it. They are thin:
-the engine is ``rediprune.sweep``. Modules here import nothing heavy at import time, because Hydra
-imports every plugin module of every app at start-up.
+``hydra/sweeper: rediprune`` (selected by ``conf/sweep.yaml``) is one plugin that both sweeps and
+launches: it expands the grid or runs the Optuna search, and runs each trial itself on resident Ray
+workers, then writes the sweep's reports and finishes its W&B runs. It does not hand jobs to a Hydra
+launcher (``hydra.launcher`` is unused), because a trial is started the moment any worker is free and
+its result steers the search; the why, and the alternatives, are in ``rediprune.sweep``'s docstring.
+Modules here import nothing heavy at import time: Hydra imports every plugin module at start-up.
 """

@@ -1,4 +1,4 @@
-"""Config nodes of the plugins, registered in Hydra's ConfigStore when Hydra scans this package."""
+"""Config node of the plugin, registered in Hydra's ConfigStore when Hydra scans this package."""
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -7,35 +7,14 @@ from omegaconf import OmegaConf
 
 
 @dataclass
-class RayPoolLauncherConf:
-    """All settings live in the root config's ``launch`` group (checked by its schema)."""
+class RediPruneSweeperConf:
+    """The search settings are the sweep config's ``search`` group, the pool's its ``launch`` group."""
 
-    _target_: str = "hydra_plugins.rediprune_sweep.ray_launcher.RayPoolLauncher"
-
-
-@dataclass
-class GridSweeperConf:
-    _target_: str = "hydra_plugins.rediprune_sweep.grid_sweeper.GridSweeper"
-    max_batch_size: Optional[int] = None  # BasicSweeper's argument; unused: every trial goes to the pool at once
-    params: Optional[Dict[str, str]] = None  # extra sweep values, as BasicSweeper's
+    _target_: str = "hydra_plugins.rediprune_sweep.sweeper.RediPruneSweeper"
+    params: Optional[Dict[str, str]] = None  # values swept as if on the command line (a pinned sweep's grid)
 
 
-@dataclass
-class OptunaSweeperConf:
-    """All settings live in the root config's ``search`` group (sampler, n_trials, space, storage)."""
-
-    _target_: str = "hydra_plugins.rediprune_sweep.optuna_sweeper.OptunaSweeper"
-
-
-ConfigStore.instance().store(
-    group="hydra/launcher", name="rediprune_ray", node=RayPoolLauncherConf, provider="rediprune"
-)
-ConfigStore.instance().store(
-    group="hydra/sweeper", name="rediprune_grid", node=GridSweeperConf, provider="rediprune"
-)
-ConfigStore.instance().store(
-    group="hydra/sweeper", name="rediprune_optuna", node=OptunaSweeperConf, provider="rediprune"
-)
+ConfigStore.instance().store(group="hydra/sweeper", name="rediprune", node=RediPruneSweeperConf, provider="rediprune")
 
 
 def _sweep_name_resolver(name, kind, overrides) -> str:  # type: ignore[no-untyped-def]
@@ -44,6 +23,6 @@ def _sweep_name_resolver(name, kind, overrides) -> str:  # type: ignore[no-untyp
     return sweep_name(name, str(getattr(kind, "value", kind)), list(overrides or []))
 
 
-# In the root config: hydra.sweep.dir: outputs/sweeps/${rediprune_sweep_name:${search.name},${search.kind},${hydra.overrides.task}}
+# In conf/sweep.yaml: hydra.sweep.dir: outputs/sweeps/${rediprune_sweep_name:${search.name},${search.kind},${hydra.overrides.task}}
 # — the same command always lands in the same folder, so rerunning it resumes the sweep.
 OmegaConf.register_new_resolver("rediprune_sweep_name", _sweep_name_resolver, replace=True)

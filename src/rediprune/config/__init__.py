@@ -1,4 +1,4 @@
-"""The root run config shared by ``src/evaluate.py`` and ``src/sweep.py`` and its Hydra registration.
+"""The config of one evaluation (``conf/config.yaml``, ``src/evaluate.py``) and its Hydra registration.
 
 Usage::
 
@@ -6,9 +6,15 @@ Usage::
     register_configs()                       # before @hydra.main
     run = load(cfg)                           # DictConfig -> RunConfig, range checks, clear errors
 
+``RunConfig`` is everything one evaluation depends on (backbone, dataset, pruner, query, the
+hyperparameters, measurement) and nothing about how many are run: a sweep's search, launch and W&B
+settings belong to the sweep's config (``conf/sweep.yaml``, ``rediprune.sweep.config``), which extends
+this one. ``run_evaluation`` and each trial's saved ``config.yaml`` hold a RunConfig only.
+
 The YAML files in ``conf/`` fill these schemas; the schema for each group is registered in Hydra's
 ConfigStore as ``<group>/schema`` and named first in each YAML's defaults list, so a typo in a key or
-a value outside an enum fails when the config is composed.
+a value outside an enum fails when the config is composed. The root schema is registered as ``schema``
+by the entry point (``src/sweep.py`` registers the sweep's extension of it under that name).
 
 Importing this module registers the ``rediprune_demo`` resolver: ``${rediprune_demo:image/llava}`` is the
 absolute path of a shipped demo model folder (``rediprune.demo.demo_path``), so configs name package data
@@ -16,8 +22,8 @@ without depending on the working directory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -28,30 +34,26 @@ from rediprune.config.evaluation import (
     PrunerConfig,
     QueryConfig,
 )
-from rediprune.config.sweep import LaunchConfig, SearchConfig, WandbConfig
 from rediprune.demo import demo_path
+from rediprune.pruning.hyperparameters import hyperparameter_fields, values_of
 
 OmegaConf.register_new_resolver("rediprune_demo", demo_path, replace=True)
 
 
+# The hyperparameters as top-level fields, from their table in
+# rediprune.pruning.hyperparameters (name, type, default; range and meaning for checks and --help).
+Hyperparameters = make_dataclass("Hyperparameters", hyperparameter_fields(), namespace={"__module__": __name__})
+
+
 @dataclass
-class RunConfig:
-    """Everything a run depends on; saved with its results."""
+class RunConfig(Hyperparameters):
+    """Everything one evaluation depends on; saved with its results."""
 
     backbone: BackboneConfig = MISSING
     dataset: DatasetConfig = MISSING
     pruner: PrunerConfig = MISSING
     query: QueryConfig = MISSING
     measure: MeasureConfig = field(default_factory=MeasureConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
-    launch: LaunchConfig = field(default_factory=LaunchConfig)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
-    # swept hyperparameters (names as in the user's command line)
-    ratio: float = 0.15  # fraction of visual tokens kept (per frame)
-    alpha: float = 0.5  # weight of query relevance against diversity in each pick (0: diversity only)
-    tau: float = 0.0  # relevance threshold of the candidate pre-filter (≤ 0: every token is a candidate)
-    M: Optional[int] = None  # cap on candidate tokens (prefilter=paper); null: no cap
-    beta: float = 3.0  # candidates capped at beta × kept tokens (prefilter=paper)
     seed: int = 0  # seed of lmms-eval's sampling and of random pruning
     cache_dir: str = "outputs/cache"  # hyperparameter-independent features and queries
     hf_home: str = "outputs/hf_home"  # HF datasets cache lmms-eval writes even for local data
@@ -59,7 +61,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         from rediprune.pruning.validation import check_params
 
-        check_params(self.ratio, self.alpha, self.tau, self.M, self.beta, self.pruner.prefilter.value)
+        check_params(values_of(self), self.pruner.prefilter.value)
         for key, seed in (("seed", self.seed), ("pruner.seed", self.pruner.seed)):
             if not 0 <= seed < 2**32:  # numpy's and torch's seed range
                 raise ValueError(f"{key}={seed!r} is not allowed; expected an integer in [0, 2**32 - 1]")
@@ -79,18 +81,15 @@ def register_configs() -> None:
         ("dataset", DatasetConfig),
         ("pruner", PrunerConfig),
         ("query", QueryConfig),
-        ("search", SearchConfig),
-        ("launch", LaunchConfig),
-        ("wandb", WandbConfig),
     ):
         cs.store(group=group, name="schema", node=node)
 
 
 def load(cfg: DictConfig | dict[str, Any]) -> RunConfig:
     """Turn a composed config into a checked RunConfig; bad values raise ValueError naming the key."""
-    if not isinstance(cfg, DictConfig):
-        cfg = OmegaConf.create(cfg)
-    merged = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
+    if isinstance(cfg, DictConfig):  # as plain values: a node typed by an extension (SweepConfig) stays a RunConfig
+        cfg = OmegaConf.to_container(cfg, resolve=False)
+    merged = OmegaConf.merge(OmegaConf.structured(RunConfig), OmegaConf.create(cfg))
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 

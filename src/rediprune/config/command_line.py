@@ -293,7 +293,7 @@ def check_command_line(argv: Sequence[str], *, app: str, config_dir: Path, confi
     """Check ``argv`` as Hydra will read it; print one line and exit 2 on a mistake (see module doc).
 
     ``app`` is ``"evaluate"`` (one evaluation: ``-m`` is refused, pointing to sweep.py) or ``"sweep"``
-    (without ``-m`` it says that it runs one trial in this process).
+    (``-m`` is required, so every trial goes through the sweeper, which writes the reports and W&B runs).
     """
     flags, overrides = _split(argv)
     if any(f in _INFO_FLAGS or f.startswith(("--cfg=", "--info=")) for f in flags):
@@ -309,6 +309,15 @@ def check_command_line(argv: Sequence[str], *, app: str, config_dir: Path, confi
             extra_dir = flags[i + 1]
     if extra_dir is not None and any(o.startswith("hydra.searchpath") for o in overrides):
         return  # both: Hydra merges them its own way
+    for override in overrides:  # sweep.py runs its trials with its own sweeper (reports, W&B); no other
+        key = override.split("=", 1)[0].lstrip("+~")
+        if app == "sweep" and key in ("hydra/sweeper", "hydra/launcher"):
+            fail(f"{override} is not allowed; expected sweep.py's own sweeper (search=grid or search=pareto; "
+                 "launch=local or launch=cluster for where trials run)")
+    if app == "sweep" and not multirun:  # every trial of a sweep goes through its sweeper: reports, W&B
+        shown = " ".join(overrides)
+        fail(f"src/sweep.py without -m is not allowed; expected python src/sweep.py -m {shown} (a sweep of one or "
+             f"more trials, with reports) or python src/evaluate.py {shown} (one evaluation)".replace("  ", " "))
     if app == "evaluate" and multirun:
         fail("-m is not allowed with src/evaluate.py (one evaluation); expected python src/sweep.py -m "
              + " ".join(overrides) + " for a sweep over several values")
@@ -317,9 +326,6 @@ def check_command_line(argv: Sequence[str], *, app: str, config_dir: Path, confi
                         extra_dir=extra_dir)
     except CommandLineError as exc:
         fail(str(exc))
-    if app == "sweep" and not multirun:
-        print("note: no -m: running one trial in this process (python src/sweep.py -m … runs a sweep on "
-              "resident Ray workers)", file=sys.stderr, flush=True)
 
 
 __all__ = ["CommandLineError", "check_command_line", "check_overrides", "did_you_mean", "explain", "fail"]

@@ -10,6 +10,16 @@ import enum
 from dataclasses import dataclass
 from typing import Optional
 
+from rediprune.pruning.hyperparameters import (
+    PLACEMENT_CHOICES,
+    PREFILTERS,
+    PRUNERS,
+    QUERY_SOURCES,
+    QUERY_STRATEGIES,
+    str_enum,
+)
+from rediprune.pruning.hyperparameters import fail as _fail
+
 
 class Family(str, enum.Enum):
     """transformers model class a backbone is loaded as."""
@@ -25,40 +35,12 @@ class Dtype(str, enum.Enum):
     bfloat16 = "bfloat16"
 
 
-class PrunerName(str, enum.Enum):
-    rediprune = "rediprune"
-    divprune = "divprune"
-    cdpruner = "cdpruner"
-    random = "random"
-    none = "none"
-
-
-class QueryStrategy(str, enum.Enum):
-    """Query weighting of SPEC §3 (paper Table 4)."""
-
-    none = "none"
-    average = "average"
-    middle_peak = "middle_peak"
-    self_attention = "self_attention"
-    exponential = "exponential"
-
-
-class QuerySource(str, enum.Enum):
-    """Which encoder the text query comes from (SPEC §3)."""
-
-    llm = "llm"  # the paper's: the LLM's input embeddings of the prompt tail, weighted by the strategy
-    clip_text = "clip_text"  # the backbone's CLIP text tower on the question vs CLIP-projected patches
-
-
-class Prefilter(str, enum.Enum):
-    reference = "reference"  # SPEC §2.1, the authors' released behaviour (default)
-    paper = "paper"  # SPEC §2.2, Algorithm 1 literally
-
-
-class PlacementChoice(str, enum.Enum):
-    default = "default"  # the pruner's own placement (ReDiPrune before, DivPrune/CDPruner after projection)
-    pre_projection = "pre_projection"
-    post_projection = "post_projection"
+# The pruning layer's allowed values (rediprune.pruning.hyperparameters), as enums OmegaConf checks.
+PrunerName = str_enum("PrunerName", PRUNERS, "A registered pruner (rediprune.pruning).")
+QueryStrategy = str_enum("QueryStrategy", QUERY_STRATEGIES, "Query weighting of SPEC §3 (paper Table 4).")
+QuerySource = str_enum("QuerySource", QUERY_SOURCES, "Which encoder the text query comes from (SPEC §3).")
+Prefilter = str_enum("Prefilter", PREFILTERS, "Candidate pre-filter of ReDiPrune (SPEC §2.1 reference, §2.2 paper).")
+PlacementChoice = str_enum("PlacementChoice", PLACEMENT_CHOICES, "Where the pruner acts; default: its own place.")
 
 
 class ErrorPolicy(str, enum.Enum):
@@ -75,10 +57,6 @@ class PoolOrder(str, enum.Enum):
     before_pool = "before_pool"
 
 
-def _fail(name: str, value: object, allowed: str) -> None:
-    raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
-
-
 @dataclass
 class BackboneConfig:
     """A LLaVA-style model and the dimensions the TFLOPs model uses (one source of truth for both)."""
@@ -89,7 +67,7 @@ class BackboneConfig:
     dtype: Dtype = Dtype.float32
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", …
     attn_implementation: str = "sdpa"  # "eager" is forced for measured-FLOPs passes
-    prune_position: PoolOrder = PoolOrder.after_pool  # LLaVA-NeXT-Video only
+    prune_position: PoolOrder = PoolOrder.after_pool  # LLaVA-NeXT-Video only; after_pool: the 144 pooled tokens, as the authors' code
     clip_checkpoint: Optional[str] = None  # CLIP (vision+text) for CDPruner relevance; None: tiny/default
     num_frames: int = 8  # frames per video the backbone was trained with (dataset.num_frames overrides)
     # LLM dimensions for the paper's TFLOPs formula (SPEC §5)

@@ -6,8 +6,8 @@ Hydra prints ``hydra.help.template`` for ``--help``; the root config sets it to
 
 - groups and their options: Hydra's config loader (the ``schema`` nodes are not options);
 - each setting's default: the composed config; its meaning: the comment on its schema field;
-- each hyperparameter's range: ``rediprune.config.sweep`` (the search-space domains); which pruners read
-  it: each pruner's ``hyperparameters`` in ``rediprune.pruning``.
+- each hyperparameter's range, default and meaning: its row in ``rediprune.pruning.hyperparameters``;
+  which pruners read it: each pruner's ``hyperparameters`` in ``rediprune.pruning``.
 
 ``src/evaluate.py --help`` lists only what one evaluation uses; ``src/sweep.py --help`` adds the sweep's
 groups (search, launch, wandb).
@@ -22,11 +22,9 @@ import tokenize
 from typing import Any
 
 SWEEP_GROUPS = ("search", "launch", "wandb")
-HYPERPARAMETERS = ("ratio", "alpha", "tau", "M", "beta", "seed")
 _USAGE = {
     "evaluate": "python src/evaluate.py [group=option ...] [key=value ...]     one pruned evaluation",
-    "sweep": "python src/sweep.py -m [group=option,... ...] [key=value,... ...]   a sweep on resident Ray workers\n"
-             "       python src/sweep.py [key=value ...]                              one trial, in this process",
+    "sweep": "python src/sweep.py -m [group=option,... ...] [key=value,... ...]   a sweep on resident Ray workers",
 }
 
 
@@ -48,21 +46,12 @@ def field_comments(cls: type) -> dict[str, str]:
     return comments
 
 
-def _schema_of(group: str) -> type | None:
-    from rediprune.config import RunConfig
+def _schema_of(node: Any) -> type | None:
+    """The dataclass a composed group node was checked against (its structured config type)."""
+    from omegaconf import OmegaConf
 
-    for f in dataclasses.fields(RunConfig):
-        if f.name == group:
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
-            if default is not None:
-                return type(default)
-            hint = f.type if isinstance(f.type, type) else None
-            if hint is None:
-                import typing
-
-                hint = typing.get_type_hints(RunConfig).get(f.name)
-            return hint if isinstance(hint, type) else None
-    return None
+    kind = OmegaConf.get_type(node)
+    return kind if dataclasses.is_dataclass(kind) else None
 
 
 def _options(group: str) -> list[str]:
@@ -80,22 +69,19 @@ def _value(value: Any) -> str:
 
 def _hyperparameter_lines(root: Any) -> list[str]:
     from rediprune.config import RunConfig
-    from rediprune.config.sweep import _DOMAIN, _domain_text
     from rediprune.pruning import available_pruners, get_pruner
+    from rediprune.pruning.hyperparameters import HYPERPARAMETERS
 
-    meaning = field_comments(RunConfig)
     chosen = _value(root.pruner.name) if "pruner" in root else None
     lines = []
-    for name in HYPERPARAMETERS:
-        readers = [p for p in available_pruners() if name in get_pruner(p).hyperparameters]
-        if name == "seed":
-            where, allowed = "every run", "an integer in [0, 2**32 - 1]"
-        else:
-            where = "pruner " + ", ".join(readers) if readers else "no pruner"
-            allowed = _domain_text(name) if name in _DOMAIN else ""
-        if name != "seed" and chosen is not None and chosen not in readers:
+    for h in HYPERPARAMETERS:
+        readers = [p for p in available_pruners() if h.name in get_pruner(p).hyperparameters]
+        if chosen is not None and chosen not in readers:
             continue  # the chosen pruner never reads it
-        lines.append(f"  {name:<6} default {_value(root[name]):<6} {allowed}; {meaning.get(name, '')} ({where})")
+        where = "pruner " + ", ".join(readers) if readers else "no pruner"
+        lines.append(f"  {h.name:<6} default {_value(root[h.name]):<6} {h.allowed()}; {h.help} ({where})")
+    seed = field_comments(RunConfig).get("seed", "")
+    lines.append(f"  {'seed':<6} default {_value(root['seed']):<6} an integer in [0, 2**32 - 1]; {seed} (every run)")
     return lines
 
 
@@ -103,7 +89,7 @@ def _group_lines(root: Any, group: str) -> list[str]:
     from omegaconf import DictConfig
 
     node = root[group]
-    schema = _schema_of(group)
+    schema = _schema_of(node)
     comments = field_comments(schema) if schema is not None else {}
     lines = []
     for key in node.keys():

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rediprune.config import RunConfig
+from rediprune.pruning.hyperparameters import values_of
 
 
 class ConfigError(ValueError):
@@ -95,7 +96,7 @@ def task_manager(run: RunConfig) -> Any:
 def pruning_settings(run: RunConfig) -> Any:
     """This run's pruner, hyperparameters and query strategy as the adapters take them.
 
-    The hyperparameters (ratio, alpha, tau, M, beta) are top-level fields of the RunConfig, so the run
+    The hyperparameters (rediprune.pruning.hyperparameters) are top-level fields of the RunConfig, so the run
     itself serves as ``PruningSettings.from_configs``'s hyperparameter object.
     """
     from rediprune.models import PruningSettings
@@ -190,11 +191,7 @@ def run_evaluation(
         "pruner": run.pruner.name.value,
         "query": run.query.strategy.value,
         "query_source": run.query.source.value,
-        "ratio": run.ratio,
-        "alpha": run.alpha,
-        "tau": run.tau,
-        "M": run.M,
-        "beta": run.beta,
+        **values_of(run),
         "seed": run.seed,
     }
     metrics.update(task_metrics(results, run.dataset.primary_metric))

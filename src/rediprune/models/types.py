@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 import torch
 
 from rediprune.pruning import PruneParams, get_pruner
+from rediprune.pruning.hyperparameters import PLACEMENT_CHOICES as PLACEMENTS
+from rediprune.pruning.hyperparameters import QUERY_SOURCES, values_of
 from rediprune.pruning.query import check_strategy
 
 if TYPE_CHECKING:
     from rediprune.config import RunConfig
     from rediprune.config.evaluation import PrunerConfig, QueryConfig
 
-PLACEMENTS = ("default", "pre_projection", "post_projection")
-QUERY_SOURCES = ("llm", "clip_text")  # where the text query comes from (QueryConfig.source)
 
 
 def _value(x: object) -> object:
@@ -69,14 +69,10 @@ class PruningSettings:
     ) -> "PruningSettings":
         """Settings from the structured configs of ``conf/`` (pruner group, top-level hyperparameters, query).
 
-        ``hyper`` is anything with ratio, alpha, tau, M and beta: the RunConfig, which holds them top level.
+        ``hyper`` is anything with the hyperparameters as attributes: the RunConfig, which holds them top level.
         """
         params = PruneParams(
-            ratio=hyper.ratio,
-            alpha=hyper.alpha,
-            tau=hyper.tau,
-            M=hyper.M,
-            beta=hyper.beta,
+            **values_of(hyper),
             prefilter=str(_value(pruner.prefilter)),
             seed=pruner.seed,
         )

@@ -9,32 +9,36 @@ Usage::
     mask = get_pruner("divprune").keep_mask(features, PruneParams(ratio=0.1))
 
 ``selection`` is ReDiPrune (SPEC §2), ``query`` the prompt query weighting (SPEC §3), ``baselines``
-DivPrune, CDPruner, random and none (SPEC §4), ``registry`` the common interface.
+DivPrune, CDPruner, random and none (SPEC §4), ``registry`` the common interface, ``hyperparameters`` the
+hyperparameters (name, type, range, default, meaning) and allowed values, declared once.
 """
-from rediprune.pruning.query import QUERY_STRATEGIES, build_queries
-from rediprune.pruning.registry import (
-    Need,
-    Placement,
-    PruneParams,
-    Pruner,
-    available_pruners,
-    get_pruner,
-    keep_count,
-    register,
-)
-from rediprune.pruning.selection import align_query, rediprune_select
+from typing import Any
 
-__all__ = [
-    "QUERY_STRATEGIES",
-    "Need",
-    "Placement",
-    "PruneParams",
-    "Pruner",
-    "align_query",
-    "available_pruners",
-    "build_queries",
-    "get_pruner",
-    "keep_count",
-    "rediprune_select",
-    "register",
-]
+# Imported on first use (PEP 562), so the torch-free declarations (``hyperparameters``: the table of
+# hyperparameters and the allowed values) load without torch, e.g. for the config checks and --help.
+_LAZY = {
+    "QUERY_STRATEGIES": "hyperparameters",
+    "HYPERPARAMETERS": "hyperparameters",
+    "Placement": "hyperparameters",
+    "build_queries": "query",
+    "Need": "registry",
+    "PruneParams": "registry",
+    "Pruner": "registry",
+    "available_pruners": "registry",
+    "get_pruner": "registry",
+    "keep_count": "registry",
+    "register": "registry",
+    "align_query": "selection",
+    "rediprune_select": "selection",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'rediprune.pruning' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"rediprune.pruning.{_LAZY[name]}"), name)
+
+
+__all__ = sorted(_LAZY)

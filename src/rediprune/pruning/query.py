@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-QUERY_STRATEGIES = ("none", "average", "middle_peak", "self_attention", "exponential")
+from rediprune.pruning.hyperparameters import QUERY_STRATEGIES
 
 _EXP_RATE = 3.0  # w_j ∝ exp(3 t_j)
 _PEAK_SIGMA = 0.25  # w_j ∝ exp(−(t_j − 0.5)² / (2σ²))

@@ -20,17 +20,19 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Callable, ClassVar
+from dataclasses import field, make_dataclass
+from typing import Any, Callable, ClassVar
 
 import torch
 
-
-class Placement(str, enum.Enum):
-    """Where in the model a pruner acts."""
-
-    PRE_PROJECTION = "pre_projection"  # encoder patch features, before the vision-language projector
-    POST_PROJECTION = "post_projection"  # projected features in the LLM's embedding space
+from rediprune.pruning.hyperparameters import (
+    HYPERPARAMETERS,
+    PREFILTERS,  # noqa: F401 - re-exported: the pre-filters a pruner's params may name
+    SWEPT,
+    Placement,
+    hyperparameter_fields,
+    values_of,
+)
 
 
 class Need(str, enum.Enum):
@@ -40,31 +42,22 @@ class Need(str, enum.Enum):
     CLIP_RELEVANCE = "clip_relevance"  # per-token CLIP text-image relevance (CDPruner)
 
 
-PREFILTERS = ("reference", "paper")
-SWEPT_HYPERPARAMETERS = ("ratio", "alpha", "tau", "M", "beta", "query")
+def _check(self: Any) -> None:
+    from rediprune.pruning.validation import check_params
+
+    check_params(values_of(self), self.prefilter)
 
 
-@dataclass(frozen=True)
-class PruneParams:
-    """Hyperparameters shared by every pruner; each pruner reads the ones it uses.
-
-    ratio: keep ratio r in (0, 1]; alpha: relevance weight α ≥ 0; tau: pre-filter threshold τ in
-    [−1, 1]; M: candidate cap (None = no cap); beta: candidate multiple β ≥ 1; prefilter: "reference"
-    (SPEC §2.1) or "paper" (SPEC §2.2); seed: for the random pruner.
-    """
-
-    ratio: float = 0.1
-    alpha: float = 0.5
-    tau: float = 0.0
-    M: int | None = None
-    beta: float = 3.0
-    prefilter: str = "reference"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        from rediprune.pruning.validation import check_params
-
-        check_params(self.ratio, self.alpha, self.tau, self.M, self.beta, self.prefilter)
+# The hyperparameters shared by every pruner (each reads the ones it uses), from the table of
+# ``rediprune.pruning.hyperparameters``, plus prefilter ("reference", SPEC §2.1, or "paper", §2.2) and the
+# random pruner's seed. Frozen; invalid values raise ValueError naming the field.
+PruneParams = make_dataclass(
+    "PruneParams",
+    [*hyperparameter_fields(), ("prefilter", str, field(default="reference")), ("seed", int, field(default=0))],
+    frozen=True,
+    namespace={"__post_init__": _check, "__module__": __name__},
+)
+PruneParams.__doc__ = "Hyperparameters of a pruner: " + ", ".join(f"{h.name} ({h.help})" for h in HYPERPARAMETERS)
 
 
 def keep_count(ratio: float, length: int) -> int:
@@ -79,7 +72,7 @@ class Pruner(abc.ABC):
     requires: ClassVar[frozenset[Need]] = frozenset()
     placement: ClassVar[Placement] = Placement.PRE_PROJECTION
     per_frame: ClassVar[bool] = True  # False: one budget round(r·F·L) over all frames of the sample
-    # Swept hyperparameters (ratio, alpha, tau, M, beta, query) this pruner ever reads; the others
+    # Swept names (``hyperparameters.SWEPT``: the hyperparameters and query) this pruner ever reads; the others
     # cannot change what it keeps (see ``inert_hyperparameters``)
     hyperparameters: ClassVar[frozenset[str]] = frozenset({"ratio"})
     # True: the frames of several samples may go through one call, with a per-frame query (F, Dq) and
@@ -114,7 +107,7 @@ class Pruner(abc.ABC):
         """
         return {
             name: f"pruner={self.name} does not use {name}"
-            for name in SWEPT_HYPERPARAMETERS
+            for name in SWEPT
             if name not in self.hyperparameters
         }
 

@@ -321,7 +321,7 @@ def rediprune_select(
         ``query`` is then ignored. Diversity is still measured on ``features``.
     Returns a LongTensor (k,) for (L, C) input or (B, k), on the features' device.
     """
-    check_params(ratio, alpha, tau, M, beta, prefilter)
+    check_params({"ratio": ratio, "alpha": alpha, "tau": tau, "M": M, "beta": beta}, prefilter)
     single = features.dim() == 2
     x = check_features(features, check_finite=False)  # finiteness is checked on the norms below
     batch, length, width = x.shape

@@ -1,36 +1,20 @@
 """Input checks shared by every pruner: a ValueError names the parameter, the value and what is allowed."""
 from __future__ import annotations
 
-import math
+from typing import Any, Mapping
 
 import torch
 
+from rediprune.pruning.hyperparameters import PREFILTERS, hyperparameter
+from rediprune.pruning.hyperparameters import fail as _fail
 
-def _fail(name: str, value: object, allowed: str) -> None:
-    raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
 
-
-def check_params(
-    ratio: float,
-    alpha: float,
-    tau: float,
-    M: int | None,
-    beta: float,
-    prefilter: str = "reference",
-) -> None:
-    """Check the ReDiPrune hyperparameters (SPEC §2)."""
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not (0.0 < ratio <= 1.0):
-        _fail("ratio", ratio, "a number in (0, 1]")
-    if not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha < 0:
-        _fail("alpha", alpha, "a finite number ≥ 0")
-    if not isinstance(tau, (int, float)) or not (-1.0 <= tau <= 1.0):
-        _fail("tau", tau, "a number in [-1, 1]")
-    if M is not None and (isinstance(M, bool) or not isinstance(M, int) or M < 1):
-        _fail("M", M, "null (no cap) or an integer ≥ 1")
-    if not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 1:
-        _fail("beta", beta, "a finite number ≥ 1")
-    if prefilter not in ("reference", "paper"):
-        _fail("prefilter", prefilter, "'reference' or 'paper'")
+def check_params(values: Mapping[str, Any], prefilter: str = "reference") -> None:
+    """Check hyperparameters by name against their declared ranges (SPEC §2), and the pre-filter."""
+    for name, value in values.items():
+        hyperparameter(name).check(value)
+    if prefilter not in PREFILTERS:
+        _fail("prefilter", prefilter, " or ".join(repr(p) for p in PREFILTERS))
 
 
 def check_features(features: torch.Tensor, name: str = "features", *, check_finite: bool = True) -> torch.Tensor:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any, Sequence
 
+from rediprune.pruning.hyperparameters import NAMES
 from rediprune.reports import stats as st
 from rediprune.reports.layout import Aggregate, ColumnSpec, Direction, LayoutConfig, ReportError, StatsConfig
 from rediprune.reports.results import Key, Trial, number, values
@@ -138,8 +139,8 @@ def _columns(trials: list[Trial], layout: LayoutConfig, group: Any) -> list[Colu
 
 
 def _differing(trials: Sequence[Trial]) -> str:
-    keys = sorted({k for t in trials for k in t.row if k in ("ratio", "alpha", "tau", "M", "beta", "seed", "query",
-                                                            "pruner", "backbone", "dataset", "sweep", "query_source")})
+    keys = sorted({k for t in trials for k in t.row if k in (*NAMES, "seed", "query", "pruner", "backbone", "dataset",
+                                                            "sweep", "query_source")})
     diff = [k for k in keys if len({repr(t.get(k)) for t in trials}) > 1]
     return ", ".join(diff) or "(only fields outside the usual ones)"
 

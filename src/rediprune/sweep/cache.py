@@ -7,7 +7,7 @@ Usage::
     adapter.feature_cache = cache        # the adapter keys entries by sample content hash
 
 Vision-encoder features (and prompt queries) depend on the checkpoint, dtype and the sample's pixels
-or frames — never on ratio, alpha, tau, M, beta. The namespace folder is a hash of everything they do
+or frames — never on the pruning hyperparameters. The namespace folder is a hash of everything they do
 depend on, so two sweeps, two workers or a later rerun share entries and a changed checkpoint never
 reads stale ones. Entries live in memory (least recently used first out, bounded by bytes) and on disk
 (one ``torch.save`` file per key, written to a temporary name and renamed, so readers never see half a

@@ -138,7 +138,7 @@ class WorkerPool:
     """
 
     def __init__(self, launch: Any, *, gpus_per_worker: float, task_function: Any, callbacks: Any,
-                 num_workers: int | None = None) -> None:
+                 num_workers: int | None = None, settings: dict[str, Any] | None = None) -> None:
         import ray
 
         self.request = {"CPU": launch.cpus_per_worker, "GPU": gpus_per_worker}
@@ -151,7 +151,7 @@ class WorkerPool:
         )
         remote = ray.remote(TrialWorker).options(**options)
         count = launch.num_workers if num_workers is None else num_workers
-        self.slots = [_Slot(remote.remote(task_function, callbacks)) for _ in range(count)]
+        self.slots = [_Slot(remote.remote(task_function, callbacks, settings)) for _ in range(count)]
         for slot in self.slots:
             slot.probe = slot.actor.identity.remote()
         self.started = time.monotonic()

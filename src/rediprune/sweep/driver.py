@@ -1,6 +1,6 @@
 """The driver side of one sweep: check configs, skip finished trials, dispatch, record, report.
 
-Usage (the Hydra plugins in ``src/hydra_plugins/rediprune_sweep`` do this)::
+Usage (the Hydra sweeper in ``src/hydra_plugins/rediprune_sweep`` does this)::
 
     driver = SweepDriver(hydra_context, task_function, master_config)   # checks search/launch/wandb
     with driver.stopping_on_error():        # an exception stops the workers and flushes W&B
@@ -27,12 +27,14 @@ from typing import Any, Iterator, NoReturn, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from rediprune.config import load
+from rediprune.sweep.config import evaluation_part, is_sweep_override, load_sweep
 from rediprune.sweep.dispatch import Job, RaySession, WorkerPool, WorkersUnavailable
 from rediprune.sweep.naming import config_hash
 from rediprune.sweep.preflight import check_sweep, check_task
 from rediprune.sweep.store import ResultStore, write_text_atomic
 from rediprune.sweep.trial import describe
-from rediprune.sweep.workers import adapter_key
+from rediprune.sweep.workers import adapter_key, resident_settings
 
 log = logging.getLogger(__name__)
 
@@ -51,25 +53,9 @@ def config_error(message: str) -> NoReturn:
     raise SystemExit(CONFIG_ERROR_EXIT)
 
 
-def redact(url: str) -> str:
-    """The storage URL with any password replaced, for logs, summaries, result rows and W&B."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL
-        return url
-
-
 def shown_overrides(overrides: Sequence[str]) -> str:
-    """A trial's overrides as messages and result rows show them: no ``hydra.*``, storage password hidden."""
-    shown = []
-    for override in overrides:
-        if override.startswith("hydra."):
-            continue
-        key, sep, value = override.partition("=")
-        shown.append(f"{key}{sep}{redact(value)}" if key.lstrip("+~") == "search.storage" else override)
-    return " ".join(shown)
+    """A trial's overrides as messages and result rows show them (no ``hydra.*``)."""
+    return " ".join(o for o in overrides if not o.startswith("hydra."))
 
 
 def _first_lines(exc: BaseException) -> str:
@@ -92,21 +78,17 @@ def task_part(config: DictConfig) -> DictConfig:
 
 
 def public_config(config: DictConfig) -> dict[str, Any]:
-    """The resolved task config as W&B receives it (``search.storage`` without its password)."""
+    """The resolved config without ``hydra``, as W&B receives it. It holds no password: a URL with one
+    is refused before anything runs (``rediprune.config.secrets.RefuseSecrets``)."""
     container = OmegaConf.to_container(task_part(config), resolve=True)
     assert isinstance(container, dict)
-    search = container.get("search")
-    if isinstance(search, dict) and search.get("storage"):
-        search["storage"] = redact(str(search["storage"]))
     return container
 
 
-def check(task_cfg: DictConfig, where: str) -> Any:
-    """``rediprune.config.load`` with the failure turned into a one-line config error."""
-    from rediprune.config import load
-
+def check(task_cfg: DictConfig, where: str, loader: Any) -> Any:
+    """``loader`` (``load`` / ``load_sweep``) with the failure turned into a one-line config error."""
     try:
-        return load(task_cfg)
+        return loader(task_cfg)
     except Exception as exc:  # noqa: BLE001 - ValueError from __post_init__, ValidationError from OmegaConf
         config_error(f"{where}: {_first_lines(exc)}")
 
@@ -119,7 +101,7 @@ class SweepDriver:
         self.task_function = task_function
         self.master = config
         self.started = time.perf_counter()
-        self.run = check(task_part(config), "config")  # search/launch/wandb before anything starts
+        self.run = check(task_part(config), "config", load_sweep)  # search/launch/wandb before anything starts
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).expanduser().resolve()
         self.name = self.sweep_dir.name
         try:  # what only this machine can tell: folder, storage driver, CPUs, Ray address
@@ -179,6 +161,7 @@ class SweepDriver:
                 task_function=self.task_function,
                 callbacks=getattr(self.hydra_context, "callbacks", None),
                 num_workers=self.ray.fitting_workers(launch.num_workers, launch.cpus_per_worker, gpus),
+                settings=resident_settings(self.run),
             )
             self.n_workers = len(self.pool.slots)
         return self.pool
@@ -199,6 +182,9 @@ class SweepDriver:
     # ------------------------------------------------------------------ jobs
     def prepare(self, overrides: Sequence[str], num: int) -> Job:
         """Compose and check job ``num``; exits with status 2 on a bad value (nothing has run yet)."""
+        # A trial gets the evaluation's overrides only: the sweep's keys (search, launch, wandb) are the
+        # driver's, already in the master config, and stay out of the trial's config and records.
+        overrides = [o for o in overrides if not is_sweep_override(o)]
         where = f"trial {num} ({shown_overrides(overrides)})"
         try:
             job_cfg = self.hydra_context.config_loader.load_sweep_config(self.master, list(overrides))
@@ -212,8 +198,9 @@ class SweepDriver:
             for key in ("cache_dir", "hf_home"):
                 if key in job_cfg and job_cfg[key] is not None:
                     job_cfg[key] = str(Path(str(job_cfg[key])).expanduser().resolve())
+        evaluation_part(job_cfg)
         task = task_part(job_cfg)
-        run = check(task, where)
+        run = check(task, where, load)
         try:
             check_task(run)  # lmms-eval's task index, before any worker loads a model
         except ValueError as exc:
@@ -284,15 +271,16 @@ class SweepDriver:
         from hydra.core.utils import JobReturn, JobStatus
 
         ok = row.get("status") == "ok"
-        return JobReturn(
+        ret = JobReturn(
             overrides=list(job.overrides),
             cfg=task_part(job.config),
             hydra_cfg=None,
             working_dir=row.get("job_dir"),
             task_name=str(job.config.hydra.job.name),
             status=JobStatus.COMPLETED if ok else JobStatus.FAILED,
-            _return_value=row if ok else TrialFailed(f"trial {job.num} failed: {row.get('error')}"),
         )
+        ret.return_value = row if ok else TrialFailed(f"trial {job.num} failed: {row.get('error')}")
+        return ret
 
     def run_jobs(self, jobs: Sequence[Job]) -> list[Any]:
         """Run a batch (all already prepared): finished ones are skipped, the rest go to the pool."""
@@ -448,4 +436,4 @@ class SweepDriver:
                 signal.signal(signal.SIGINT, previous)
 
 __all__ = ["CONFIG_ERROR_EXIT", "TRIAL_FAILED_EXIT", "SweepDriver", "TrialFailed", "config_error", "public_config",
-           "redact", "shown_overrides"]
+           "shown_overrides"]

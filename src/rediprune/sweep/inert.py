@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rediprune.pruning import get_pruner
-from rediprune.pruning.registry import SWEPT_HYPERPARAMETERS
+from rediprune.pruning.hyperparameters import SWEPT
 
 
 def _plain(value: Any) -> Any:
@@ -26,11 +26,11 @@ def _plain(value: Any) -> Any:
 def inert_notes(trials: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per swept hyperparameter that is inert in every trial (its values differ across trials).
 
-    Each trial maps the swept names (ratio, alpha, tau, M, beta, query) to its values, plus ``pruner``
+    Each trial maps the swept names (``rediprune.pruning.hyperparameters.SWEPT``) to its values, plus ``pruner``
     and ``prefilter``.
     """
     lines = []
-    for name in SWEPT_HYPERPARAMETERS:
+    for name in SWEPT:
         values = list(dict.fromkeys(_plain(t.get(name)) for t in trials))
         if len(values) < 2:
             continue

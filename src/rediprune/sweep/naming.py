@@ -20,8 +20,8 @@ from typing import Any, Iterable, Mapping
 # Override keys that never change a trial's result.
 _NOT_IDENTITY = ("launch", "wandb", "hydra", "search.name", "search.skip_finished", "search.n_trials",
                  "search.heartbeat_interval", "search.grace_period", "search.max_retry")
-# Top-level config keys left out of the trial hash: how it runs and where caches live, not what it computes.
-_HASH_EXCLUDE = ("search", "launch", "wandb", "cache_dir", "hf_home", "hydra")
+# Top-level keys of a trial's (evaluation) config left out of its hash: where caches live, not what it computes.
+_HASH_EXCLUDE = ("cache_dir", "hf_home", "hydra")
 
 
 def _override_key(override: str) -> str:

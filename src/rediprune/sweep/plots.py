@@ -20,11 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from rediprune.pruning.hyperparameters import HYPERPARAMETERS, NAMES
 from rediprune.sweep.pareto import finite_point
 
-HOVER_KEYS = ("trial", "ratio", "alpha", "tau", "M", "beta", "query", "query_source", "pruner", "backbone", "dataset")
+HOVER_KEYS = ("trial", *NAMES, "query", "query_source", "pruner", "backbone", "dataset")
 # swept keys and their short labels on the plot
-LABEL_KEYS = {"ratio": "r", "alpha": "α", "tau": "τ", "M": "M", "beta": "β", "query": "query",
+LABEL_KEYS = {**{h.name: h.symbol for h in HYPERPARAMETERS}, "query": "query",
               "query_source": "source", "pruner": "", "backbone": "", "dataset": ""}
 MAX_LABELLED = 24  # beyond this many trials only the front is labelled
 NO_REFERENCE = "no unpruned reference in this sweep (add a pruner=none trial)"

@@ -56,9 +56,7 @@ def check_storage(url: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    from rediprune.sweep.driver import redact
-
-    shown = f"search.storage={redact(url)!r} is not allowed"
+    shown = f"search.storage={url!r} is not allowed"
     try:
         parsed = make_url(url)
         dialect = parsed.get_dialect()

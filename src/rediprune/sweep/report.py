@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-from rediprune.config.sweep import SPACE_PARAMS
+from rediprune.sweep.config import SPACE_PARAMS
 from rediprune.sweep.store import write_text_atomic
 from rediprune.sweep.trial import PARAM_KEYS
 

@@ -1,6 +1,6 @@
 """Optuna Pareto search through the sweep driver: ask a trial whenever a worker is free, tell on return.
 
-Usage (``python src/sweep.py -m search=pareto``; the ``rediprune_optuna`` sweeper calls this)::
+Usage (``python src/sweep.py -m search=pareto``; the ``rediprune`` sweeper calls this)::
 
     result = optimise(driver, ["search=pareto", "query=average,exponential"], config_loader)
 
@@ -25,8 +25,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from rediprune.config.sweep import SPACE_PARAMS, ParamSpace, check_space
-from rediprune.sweep.driver import config_error, redact
+from rediprune.pruning.hyperparameters import hyperparameter
+from rediprune.sweep.config import SPACE_PARAMS, ParamSpace, check_space
+from rediprune.sweep.driver import config_error
 from rediprune.sweep.pareto import finite_point
 from rediprune.sweep.study import SharedStudy
 
@@ -99,7 +100,7 @@ def suggest(trial: Any, space: dict[str, ParamSpace]) -> dict[str, Any]:
     for name, spec in space.items():
         if spec.choices is not None:
             params[name] = trial.suggest_categorical(name, list(spec.choices))
-        elif name == "M":
+        elif hyperparameter(name).kind is int:
             params[name] = trial.suggest_int(name, int(spec.low), int(spec.high), step=int(spec.step or 1),
                                              log=spec.log)
         else:
@@ -130,7 +131,7 @@ def optimise(driver: Any, arguments: Sequence[str], config_loader: Any) -> Searc
     driver.open()
     url = storage_url(search, driver.sweep_dir)
     study_name = search.study_name or driver.name
-    shown = redact(url)
+    shown = url  # never with a password (rediprune.config.secrets)
     # A fresh seed per invocation, so a resumed NSGA-II does not replay the generation it already sampled.
     shared = SharedStudy.open(url, study_name, None, heartbeat_interval=search.heartbeat_interval,
                               grace_period=search.grace_period, max_retry=search.max_retry,

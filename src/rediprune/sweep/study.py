@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from rediprune.sweep.driver import config_error, redact
+from rediprune.sweep.driver import config_error
 
 CREATE_ATTEMPTS = 5
 
@@ -86,7 +86,7 @@ class SharedStudy:
 
         from sqlalchemy.exc import IntegrityError
 
-        shown = redact(url)
+        shown = url  # never with a password (rediprune.config.secrets)
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 storage = RDBStorage(
@@ -160,7 +160,7 @@ class SharedStudy:
         for t in self._trials():  # our own folder's RUNNING trials we do not run: the lock says their driver died
             if (t.state == TrialState.RUNNING and t.number not in self._beating
                     and str(t.user_attrs.get("job_dir", "")).startswith(self.own_dir + "/")):
-                trial_id = self._trial_id(t.number)
+                trial_id = self.trial_id(t.number)
                 try:
                     self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
                 except Exception:  # noqa: BLE001 - finished meanwhile
@@ -176,7 +176,8 @@ class SharedStudy:
         return sum(t.state == TrialState.RUNNING and t.number not in self._beating for t in self._trials())
 
     # ------------------------------------------------------------------ ask / tell
-    def _trial_id(self, number: int) -> int:
+    def trial_id(self, number: int) -> int:
+        """The storage's id of trial ``number`` of this study (Optuna's public storage API)."""
         return self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
 
     def room(self, n_trials: int) -> bool:
@@ -189,7 +190,7 @@ class SharedStudy:
         if not self.room(n_trials):
             return None
         trial = self.study.ask()
-        trial_id = self._trial_id(trial.number)
+        trial_id = self.trial_id(trial.number)
         self.storage.record_heartbeat(trial_id)  # a trial without one is never found stale
         with self._lock:
             self._beating[trial.number] = trial_id

@@ -1,4 +1,4 @@
-"""One trial: the body of ``src/sweep.py``'s task function, run by a resident worker (or in-process).
+"""One trial: the body of ``src/sweep.py``'s task function, run by a resident worker.
 
 Usage (Hydra calls it with the job's composed config; its folder is the Hydra job folder)::
 
@@ -6,7 +6,7 @@ Usage (Hydra calls it with the job's composed config; its folder is the Hydra jo
 
 Writes into the job folder, next to Hydra's ``.hydra/`` and job log:
 
-- ``config.yaml``     the resolved, checked config of this trial
+- ``config.yaml``     the resolved, checked evaluation config of this trial (no sweep settings)
 - ``attempts.jsonl``  one line per start (pid, host, time): a worker killed mid-trial shows two
 - ``metrics.json``    the evaluation's metrics and the trial's bookkeeping (the row the driver records)
 - ``traceback.txt``   the full traceback, when the trial raised (then it re-raises)
@@ -27,14 +27,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from rediprune.pruning.hyperparameters import NAMES
 from rediprune.sweep.naming import config_hash
 from rediprune.sweep.store import write_text_atomic
 from rediprune.sweep.workers import resident
 
 log = logging.getLogger("rediprune.trial")
 
-# Columns every row starts with (names as on the command line and in W&B).
-PARAM_KEYS = ("ratio", "alpha", "tau", "M", "beta", "seed")
+# Columns every row starts with (names as on the command line and in W&B): the hyperparameters and the seed.
+PARAM_KEYS = (*NAMES, "seed")
 
 
 def _job_dir() -> Path:
@@ -95,15 +96,14 @@ def run_trial(cfg: DictConfig) -> dict[str, Any]:
         run = load(cfg)
         (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(run)))
         num = _job_num()
-        label = f"trial {num}" if num is not None else "single trial (no -m: no sweep, no Ray)"
-        log.info("%s (attempt %d, pid %d): %s", label, attempt, os.getpid(), describe(run))
+        log.info("trial %s (attempt %d, pid %d): %s", num, attempt, os.getpid(), describe(run))
         state = resident()
         loads_before, cache_before = state.loads, state.cache_counts()
         adapter = state.adapter_for(run)
         loaded = state.loads - loads_before
         if loaded:
             cache_before = state.cache_counts()  # a new adapter counts from zero
-        state.reuse_answers(adapter, run.search.reuse_answers)
+        state.reuse_answers(adapter)
         from rediprune.evaluation import run_evaluation
 
         metrics = run_evaluation(run, adapter=adapter, output_dir=job_dir, log=log.info)

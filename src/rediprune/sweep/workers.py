@@ -2,11 +2,12 @@
 
 Usage::
 
+    resident().configure(reuse_answers=True, cache_max_gb=20.0)   # the sweep's settings, once per process
     adapter = resident().adapter_for(run)        # loads on first use (or when the backbone changes)
     resident().loads                             # model loads in this process
 
     Worker = ray.remote(TrialWorker)             # dispatch.py adds resources and restart policy
-    actor = Worker.remote(task_function, callbacks)
+    actor = Worker.remote(task_function, callbacks, resident_settings(sweep))
     outcome = ray.get(actor.run.remote(job_config))   # {"status": "ok", "row": {...}} or a failure
 
 A Ray *actor* is a long-lived process, so a model loaded by one trial serves the next; the published
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from rediprune.sweep.cache import TensorCache, namespace
+from rediprune.sweep.config import LaunchConfig, SearchConfig
 
 
 def adapter_key(backbone: Any) -> str:
@@ -50,6 +52,14 @@ class Resident:
         # cache_dir/answers/<backbone namespace>: trials, workers and later sweeps reuse them when
         # search.reuse_answers is on
         self.answers: TensorCache | None = None
+        # the sweep's settings for this process (``configure``): not part of any trial's config
+        self.reuse = SearchConfig.reuse_answers  # search.reuse_answers (the schema's default until configured)
+        self.cache_max_gb = LaunchConfig.cache_max_gb  # launch.cache_max_gb
+
+    def configure(self, *, reuse_answers: bool, cache_max_gb: float) -> None:
+        """Apply the sweep's process-wide settings (the worker's constructor, or a no-``-m`` sweep.py run)."""
+        self.reuse = bool(reuse_answers)
+        self.cache_max_gb = float(cache_max_gb)
 
     def adapter_for(self, run: Any) -> Any:
         """The loaded adapter for ``run.backbone``; a different backbone replaces the resident one."""
@@ -64,7 +74,7 @@ class Resident:
         if hasattr(adapter, "feature_cache"):
             folder = Path(run.cache_dir).expanduser() / "features" / namespace(backbone=asdict(run.backbone))
             self.cache = TensorCache(
-                folder, max_disk_bytes=int(run.launch.cache_max_gb * 2**30), validate=adapter.feature_problem
+                folder, max_disk_bytes=int(self.cache_max_gb * 2**30), validate=adapter.feature_problem
             )
             adapter.feature_cache = self.cache
         if hasattr(adapter, "answer_cache"):
@@ -98,17 +108,22 @@ class Resident:
         counts["answers_generated"] = int(answers["generated"]) if isinstance(answers, dict) else 0
         return counts
 
-    def reuse_answers(self, adapter: Any, enabled: bool) -> None:
+    def reuse_answers(self, adapter: Any) -> None:
         """Plug this process's answer store into ``adapter`` (``search.reuse_answers``), or unplug it."""
         if hasattr(adapter, "answer_cache"):
-            adapter.answer_cache = self.answers if enabled else None
+            adapter.answer_cache = self.answers if self.reuse else None
 
 
 _RESIDENT = Resident()
 
 
+def resident_settings(sweep: Any) -> dict[str, Any]:
+    """The sweep settings (a SweepConfig's) a resident process needs: ``Resident.configure``'s arguments."""
+    return {"reuse_answers": sweep.search.reuse_answers, "cache_max_gb": sweep.launch.cache_max_gb}
+
+
 def resident() -> Resident:
-    """This process's resident state (the driver's in a single run, the actor's in a sweep)."""
+    """This process's resident state (a worker's: its model, caches and the sweep's settings)."""
     return _RESIDENT
 
 
@@ -127,7 +142,7 @@ def describe_error(exc: BaseException) -> str:
 class TrialWorker:
     """A Ray actor body: runs trials one at a time with Hydra's ``run_job`` in a long-lived process."""
 
-    def __init__(self, task_function: Any, callbacks: Any = None) -> None:
+    def __init__(self, task_function: Any, callbacks: Any = None, settings: dict[str, Any] | None = None) -> None:
         from hydra.core.utils import setup_globals
         from hydra.types import HydraContext
 
@@ -135,6 +150,8 @@ class TrialWorker:
         self.task_function = task_function
         self.hydra_context = HydraContext(config_loader=None, callbacks=callbacks)  # type: ignore[arg-type]
         self.pid = os.getpid()
+        if settings:
+            resident().configure(**settings)
 
     def identity(self) -> dict[str, Any]:
         return {"pid": self.pid, "host": socket.gethostname(), "model_loads": resident().loads}
@@ -153,7 +170,11 @@ class TrialWorker:
         )
         if ret.status == JobStatus.COMPLETED:
             return {"status": "ok", "row": ret.return_value, "pid": self.pid}
-        exc = ret._return_value
+        try:
+            ret.return_value  # a failed job's value re-raises its exception (Hydra's JobReturn)
+            exc: BaseException = RuntimeError("trial failed")
+        except Exception as raised:  # noqa: BLE001 - the trial's own exception, reported as the outcome
+            exc = raised
         return {
             "status": "failed",
             "error": describe_error(exc),
@@ -163,4 +184,4 @@ class TrialWorker:
         }
 
 
-__all__ = ["Resident", "TrialWorker", "adapter_key", "describe_error", "resident"]
+__all__ = ["Resident", "TrialWorker", "adapter_key", "describe_error", "resident", "resident_settings"]

@@ -1,21 +1,38 @@
-"""Structured configs for the sweep engine: search (grid or Optuna), launch (Ray) and W&B settings.
+"""The sweep's config: the evaluation's config plus how trials are searched, launched and tracked.
 
-Owned by the sweep (``rediprune.sweep``); see ``rediprune.config`` for how they join the root config.
+Usage (``src/sweep.py``, with ``conf/sweep.yaml``)::
+
+    register_sweep_configs()                   # before @hydra.main: root schema SweepConfig, sweep groups
+    sweep = load_sweep(cfg)                    # the master config -> SweepConfig (ranges, space checked)
+    trial_cfg = evaluation_part(job_cfg)       # what a trial runs and saves: a RunConfig's keys only
+
+``conf/sweep.yaml`` builds on ``conf/config.yaml`` (one evaluation) with three groups: ``search`` (grid or
+Optuna; it also picks the Hydra sweeper), ``launch`` (the resident Ray pool) and ``wandb``. They are the
+sweep's alone: a trial's config, its saved ``config.yaml``, its hash and its W&B config hold only the
+evaluation (``evaluation_part``), so ``src/evaluate.py`` composes none of this and no storage URL or W&B
+setting reaches a trial's folder. They stay top-level groups, not ``hydra.sweeper`` parameters, so the
+command line reads as it did (``search=pareto search.n_trials=24 launch.num_workers=4 wandb=offline``).
+
 OmegaConf checks types and enum values when the config is composed; ``__post_init__`` checks ranges and
-the search space when ``rediprune.config.load`` turns the composed config into objects — before Ray
-starts or a model loads. Every error names the key, the value and what is allowed.
+the search space when ``load_sweep`` turns the composed config into objects — before Ray starts or a
+model loads. Every error names the key, the value and what is allowed.
 """
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from rediprune.config import RunConfig, register_configs
+from rediprune.pruning.hyperparameters import QUERY_STRATEGIES, SWEPT, hyperparameter
+from rediprune.pruning.hyperparameters import fail as _fail
+
 
 class SearchKind(str, enum.Enum):
-    grid = "grid"  # Hydra's -m grid over the command-line values (sweeper rediprune_grid)
-    pareto = "pareto"  # Optuna multi-objective search (sweeper rediprune_optuna)
+    grid = "grid"  # every combination of the command line's value lists (rediprune.sweep.grid)
+    pareto = "pareto"  # Optuna multi-objective search (rediprune.sweep.search)
 
 
 class Sampler(str, enum.Enum):
@@ -30,42 +47,9 @@ class WandbMode(str, enum.Enum):
     disabled = "disabled"
 
 
-# Names the search space may use: the swept hyperparameters (top level of the root config) and the
-# query group (a categorical over conf/query/*.yaml).
-SPACE_PARAMS = ("ratio", "alpha", "tau", "M", "beta", "query")
-_QUERY_CHOICES = ("none", "average", "middle_peak", "self_attention", "exponential")
-# Domain of each numeric hyperparameter (SPEC §2): (low, low inclusive, high, high inclusive).
-_DOMAIN = {
-    "ratio": (0.0, False, 1.0, True),
-    "alpha": (0.0, True, math.inf, False),
-    "tau": (-1.0, True, 1.0, True),
-    "M": (1, True, math.inf, False),
-    "beta": (1.0, True, math.inf, False),
-}
-
-
-def _fail(name: str, value: object, allowed: str) -> None:
-    raise ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
-
-
-def _domain_text(param: str) -> str:
-    lo, lo_in, hi, hi_in = _DOMAIN[param]
-    if param == "M":
-        return "null or an integer ≥ 1"
-    left = "[" if lo_in else "("
-    right = "]" if hi_in else ")"
-    return f"a number in {left}{lo:g}, {hi:g}{right}"
-
-
-def _in_domain(param: str, value: Any) -> bool:
-    if param == "M" and value is None:
-        return True
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return False
-    if param == "M" and not float(value).is_integer():
-        return False
-    lo, lo_in, hi, hi_in = _DOMAIN[param]
-    return (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi)
+# Names the search space may use: the hyperparameters (top level of the config, their domains in the
+# table of rediprune.pruning.hyperparameters) and the query group (a categorical over its strategies).
+SPACE_PARAMS = SWEPT
 
 
 @dataclass
@@ -98,7 +82,7 @@ class SearchConfig:
     study_name: Optional[str] = None  # null: the sweep name
     storage: Optional[str] = None  # SQLAlchemy URL; null: sqlite:///<sweep folder>/optuna.db
     seed: int = 0  # sampler seed
-    population_size: int = 8  # NSGA-II generation size
+    population_size: int = 6  # NSGA-II generation size
     n_startup_trials: int = 6  # TPE random trials before modelling
     space: Dict[str, ParamSpace] = field(default_factory=dict)
     # Shared studies (several drivers on one storage): Optuna's heartbeat marks a trial whose driver
@@ -160,18 +144,18 @@ def check_space(name: str, spec: Any) -> None:
             _fail(f"{key}.choices", [], "a non-empty list")
         for value in spec.choices:
             if name == "query":
-                if value not in _QUERY_CHOICES:
-                    _fail(f"{key}.choices", value, f"query strategies from {', '.join(_QUERY_CHOICES)}")
-            elif not _in_domain(name, value):
-                _fail(f"{key}.choices", value, _domain_text(name))
+                if value not in QUERY_STRATEGIES:
+                    _fail(f"{key}.choices", value, f"query strategies from {', '.join(QUERY_STRATEGIES)}")
+            elif not hyperparameter(name).contains(value, integral_floats=True):
+                _fail(f"{key}.choices", value, hyperparameter(name).allowed())
         return
     if name == "query":
-        _fail(key, "a range", f"choices from {', '.join(_QUERY_CHOICES)}")
+        _fail(key, "a range", f"choices from {', '.join(QUERY_STRATEGIES)}")
     if spec.low is None or spec.high is None:
         _fail(key, f"low={spec.low}, high={spec.high}", "both low and high, or choices")
     for end in ("low", "high"):
-        if not _in_domain(name, getattr(spec, end)):
-            _fail(f"{key}.{end}", getattr(spec, end), _domain_text(name))
+        if getattr(spec, end) is None or not hyperparameter(name).contains(getattr(spec, end), integral_floats=True):
+            _fail(f"{key}.{end}", getattr(spec, end), hyperparameter(name).allowed())
     if spec.low > spec.high:
         _fail(key, f"low={spec.low} > high={spec.high}", "low ≤ high")
     if spec.step is not None and not (spec.step > 0):
@@ -233,7 +217,57 @@ class WandbConfig:
             _fail("wandb.init_timeout", self.init_timeout, "a number of seconds > 0")
 
 
+# Top-level keys (and groups) of the sweep's config that are not the evaluation's.
+SWEEP_KEYS = ("search", "launch", "wandb")
+
+
+@dataclass
+class SweepConfig(RunConfig):
+    """The root of ``conf/sweep.yaml``: one evaluation's config plus the sweep's settings."""
+
+    search: SearchConfig = field(default_factory=SearchConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+def register_sweep_configs() -> None:
+    """Register the evaluation's schemas, then SweepConfig as the root ``schema`` and the sweep groups."""
+    from hydra.core.config_store import ConfigStore
+
+    register_configs()
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=SweepConfig)
+    for group, node in (("search", SearchConfig), ("launch", LaunchConfig), ("wandb", WandbConfig)):
+        cs.store(group=group, name="schema", node=node)
+
+
+def load_sweep(cfg: DictConfig) -> SweepConfig:
+    """The master config (without ``hydra``) as a checked SweepConfig; bad values raise ValueError."""
+    merged = OmegaConf.merge(OmegaConf.structured(SweepConfig), cfg)
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def evaluation_part(cfg: DictConfig) -> DictConfig:
+    """``cfg`` without the sweep's keys (in place, returned): what a trial runs, saves and is hashed by."""
+    with read_write(cfg), open_dict(cfg):
+        for key in SWEEP_KEYS:
+            cfg.pop(key, None)
+    return cfg
+
+
+def is_sweep_override(override: str) -> bool:
+    """Whether a command-line override sets one of the sweep's keys (``search=pareto``, ``launch.x=…``)."""
+    key = override.split("=", 1)[0].lstrip("+~").split("@", 1)[0]
+    return any(key == k or key.startswith(k + ".") for k in SWEEP_KEYS)
+
+
 __all__ = [
+    "SWEEP_KEYS",
+    "SweepConfig",
+    "evaluation_part",
+    "is_sweep_override",
+    "load_sweep",
+    "register_sweep_configs",
     "SPACE_PARAMS",
     "check_space",
     "LaunchConfig",
