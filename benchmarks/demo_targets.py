@@ -156,7 +156,7 @@ def main() -> None:
         else:
             vbase = ["backbone=demo_video", "dataset=demo_video", *limit]
             vadapter = load_adapter(compose(*vbase).backbone)
-            table(vadapter, out, vbase, "video", ["appear"])
+            table(vadapter, out, vbase, "video", ["shape", "color"])
     if not args.skip_main_job:
         main_job(out)
     (out / "done.json").write_text(json.dumps({"time": time.time()}))

@@ -2,8 +2,12 @@
 
 Usage::
 
-    python -m rediprune.demo.train                      # image model → src/rediprune/demo/weights/image
-    python -m rediprune.demo.train --model video        # video model (needs the image model's CLIP)
+    python -m rediprune.demo.train --threads 1          # image model → src/rediprune/demo/weights/image
+    python -m rediprune.demo.train --model video --threads 1 --batch 32 --llava-steps 800 --heldout 300
+                                                        # video model (needs the image model's CLIP)
+
+The shipped weights' exact commands are in their ``manifest.json``. One thread: on 2 shared cores a
+2-thread run slowed tenfold (OpenMP threads waiting on each other whenever another job took a core).
     python -m rediprune.demo.train --clip-steps 5 --llava-steps 5 --out /tmp/demo   # a smoke run
 
 Two stages, as real LLaVA is built (``NOTES-demo.md`` has the calibration this follows):
