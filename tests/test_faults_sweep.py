@@ -271,3 +271,29 @@ def test_interrupt_keeps_results_and_says_how_to_resume(root, head):
     assert "3 trials — 1 ran, 2 skipped" in third.stdout and "missing; running it again" in third.stderr
     assert (lost / "metrics.json").is_file()
     assert len({r["hash"] for r in read_rows(results)}) == 3
+
+
+def test_killing_the_driver_during_the_task_check_leaves_no_worker_behind(tmp_path):
+    """The task-index check runs in a spawned pool worker (~0.5 GB with lmms-eval imported); a driver
+    SIGKILLed while it runs must not leave that worker (or the resource tracker) waiting forever."""
+    script = tmp_path / "driver.py"
+    script.write_text(
+        "from types import SimpleNamespace\n"
+        "from rediprune.sweep.preflight import check_task\n"
+        "if __name__ == '__main__':\n"
+        "    check_task(SimpleNamespace(dataset=SimpleNamespace(task='rediprune_demo_image', include_path='bundled')))\n"
+        "    import time; time.sleep(60)\n"
+    )
+    driver = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
+    try:
+        deadline = time.time() + 60
+        children = []
+        while time.time() < deadline and not any("spawn_main" in " ".join(p.cmdline()) for p in children):
+            time.sleep(0.2)
+            children = psutil.Process(driver.pid).children(recursive=True)
+        assert children, "the task check started no worker"
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    alive = psutil.wait_procs(children, timeout=30)[1]
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline()[-1][:60] for p in alive]

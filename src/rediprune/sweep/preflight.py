@@ -166,6 +166,28 @@ def task_problem(task: str, include_path: str | None) -> str | None:
     return None
 
 
+def _exit_with_parent() -> None:
+    """Pool-worker initializer: end this process when the driver that started it dies.
+
+    A driver killed while the worker builds lmms-eval's task index (SIGKILL, OOM) would otherwise leave
+    the worker — about 0.5 GB with lmms-eval imported — waiting on its call queue forever. The spawn start
+    method hands every child its parent's sentinel, which becomes readable when the parent exits.
+    """
+    import multiprocessing
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def check_task(run: Any) -> None:
     """``dataset.task`` must be in lmms-eval's task index (bundled tasks or lmms-eval's own).
 
@@ -177,7 +199,8 @@ def check_task(run: Any) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_exit_with_parent) as pool:
             _TASKS_CHECKED[key] = pool.submit(task_problem, *key).result()
     if _TASKS_CHECKED[key]:
         raise ValueError(_TASKS_CHECKED[key])
