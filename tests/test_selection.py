@@ -297,3 +297,31 @@ def test_accelerator_greedy_picks_as_the_row_by_row_loop(alpha, masked):
     got = _greedy_dense(gram.clone(), inv, sc * alpha if alpha else None, valid, first, 12)
     assert torch.equal(got, expected)
     assert len(set(got[0].tolist())) == 12  # a pick is never repeated
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 3.0])
+@pytest.mark.parametrize("subset", [False, True])
+def test_cpu_on_demand_rows_pick_as_the_gram_loop(alpha, subset):
+    """The CPU kernel (rows computed when picked, per frame, compiled) picks what the Gram-row loop picks:
+    same candidate order, validity, first pick, α-bonus and tie rule (random tokens: no rounding ties)."""
+    from rediprune.pruning.cpu_greedy import greedy_rows, norms_and_relevance
+    from rediprune.pruning.selection import _greedy, inverse_norms
+
+    gen = torch.Generator().manual_seed(21)
+    x = torch.randn(5, 64, 40, generator=gen)
+    q = torch.randn(1, 40, generator=gen)
+    squared, dots = norms_and_relevance(x, q)
+    assert torch.allclose(squared, (x * x).sum(2), rtol=1e-5)
+    assert torch.allclose(dots, x @ q[0], rtol=1e-4, atol=1e-4)
+    size = 20 if subset else 64
+    cand = torch.stack([torch.randperm(64, generator=gen)[:size] for _ in range(5)])
+    xc = torch.gather(x, 1, cand.unsqueeze(2).expand(-1, -1, 40))
+    inv = inverse_norms((xc * xc).sum(2))
+    sc = torch.randn(5, size, generator=gen)
+    valid = torch.rand(5, size, generator=gen) > 0.3
+    first = torch.tensor([0, 3, 7, size - 1, 5])
+    valid[torch.arange(5), first] = True
+    expected = _greedy(torch.bmm(xc, xc.transpose(1, 2)), inv, sc, valid, first, 8, alpha)
+    got = greedy_rows(x, cand, inv, sc * alpha, valid, first, 8)
+    assert torch.equal(got, expected)
+    assert all(valid[b, got[b]].all() for b in range(5))  # only valid candidates are picked

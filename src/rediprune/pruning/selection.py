@@ -7,23 +7,27 @@ Usage::
     idx = rediprune_select(features, query, 0.1, tau=0.2, prefilter="paper")  # Algorithm 1 literally
 
 All B frames run through one greedy loop of k steps. A candidate set is a permutation of the L tokens
-(the "candidate order") plus a validity mask, so the default pre-filter's branches and the no-query path
-share one loop (the paper's Algorithm 1, which rebuilds its candidates before every pick, has its own),
-and ties go to the earliest position in candidate order (``argmax`` returns the first maximum). The
-running score is updated incrementally with one row of the dissimilarity matrix per pick, in fp32
-whatever the input dtype.
+(the "candidate order") plus a validity mask, so the default pre-filter's branches share one loop (the
+paper's Algorithm 1, which rebuilds its candidates before every pick, has its own), and ties go to the
+earliest position in candidate order (``argmax`` returns the first maximum). The running score is
+updated incrementally with one row of the dissimilarity matrix per pick (SPEC §2.4), in fp32 whatever
+the input dtype.
 
-One deliberate departure from SPEC §2.4's cost note: the rows come from one batched Gram matrix of the
-raw features formed up front (L²·C multiply-adds) rather than from k matrix-vector products (k·L·C).
-The Gram is compute-bound and runs near peak, the k products are memory-bound reads of all features
-each; on this project's 2-core CPU the Gram route was 5-20× faster at the paper's shapes. Only the k
-picked rows are then scaled to dissimilarities, so selection ends close to the bare Gram
-(``benchmarks/selection.py`` prints the ratio). The reference's extra costs (a full matrix per frame,
-a min over all chosen rows per step) are avoided.
+Where the rows come from depends on the device, as measured by ``benchmarks/selection.py``:
+- on CPU, with a query (the reference pre-filter): each row is computed when it is picked, k·L·C
+  multiply-adds per frame as SPEC §2.4's cost note says, by a compiled per-frame loop that keeps the
+  frame's features in cache (:mod:`rediprune.pruning.cpu_greedy`, which says why it is compiled); the
+  norms and relevance come from one fused pass. On this project's 2-core CPU this is 0.4-0.7× one
+  batched Gram matmul.
+- on accelerators, without a query (the DivPrune first pick reads all of D) and for Algorithm 1: from
+  one batched Gram of the raw features (L²·C, compute-bound, near peak on a GPU), of which only the
+  picked rows are scaled to dissimilarities.
+The reference's extra costs (a full matrix per frame, a min over all chosen rows per step) are avoided.
 
-Every product is per frame with the same shapes whatever the batch (one matrix-vector product per
-frame for relevance, a batched Gram whose items are one frame each), so a frame's selection is bitwise
-the same alone, in any batch and with any batch size.
+Every product is per frame with the same shapes whatever the batch (per-frame dot products for norms,
+relevance and rows on CPU; one matrix-vector product per frame and a batched Gram whose items are one
+frame each elsewhere), and a batch mixing rows with and without a query is selected as its two parts,
+so a frame's selection is bitwise the same alone, in any batch and with any batch size.
 """
 from __future__ import annotations
 
@@ -119,32 +123,57 @@ def _relevance(x: torch.Tensor, qn: torch.Tensor) -> torch.Tensor:
 
 
 def _reference_candidates(
-    s: torch.Tensor, k: int, tau: float, has_query: torch.Tensor
+    s: torch.Tensor, k: int, tau: float, with_query: bool
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Candidate order and validity of SPEC §2.1, built once per frame.
+    """Candidate order and validity of SPEC §2.1, built once per frame (no query: the pre-filter is off).
 
     Returns (order (B, P) or None for the identity order, valid (B, P) or None for all valid).
     """
     batch, length = s.shape
-    if tau <= 0 or not bool(has_query.any()):
+    if tau <= 0 or not with_query:
         return None, None
     by_relevance = torch.sort(s, dim=1, descending=True, stable=True).indices
-    identity = torch.arange(length, device=s.device).expand(batch, length)
     if k < length // 2:
-        size = min(length, max(3 * k, k + 1))
-        if bool(has_query.all()):
-            return by_relevance[:, :size], None
-        # rows without a query keep every token in index order (the τ pre-filter is off for them)
-        order = torch.where(has_query[:, None], by_relevance, identity)
-        return order, ~has_query[:, None] | (identity < size)
+        return by_relevance[:, : min(length, max(3 * k, k + 1))], None
     passing = s >= tau
-    enough = passing.sum(dim=1) >= k
-    use_threshold = enough | ~has_query
-    order = torch.where(use_threshold[:, None], identity, by_relevance)
-    valid = torch.where(
-        use_threshold[:, None], passing | ~has_query[:, None], identity < k
-    )
-    return order, valid
+    enough = (passing.sum(dim=1) >= k)[:, None]
+    identity = torch.arange(length, device=s.device).expand(batch, length)
+    return torch.where(enough, identity, by_relevance), torch.where(enough, passing, identity < k)
+
+
+def _gram_greedy(
+    x: torch.Tensor,
+    gram: torch.Tensor | None,
+    inv_norm: torch.Tensor,
+    s: torch.Tensor,
+    with_query: bool,
+    order: torch.Tensor | None,
+    valid: torch.Tensor | None,
+    k: int,
+    alpha: float,
+) -> torch.Tensor:
+    """The reference greedy with rows taken from the candidates' Gram: token indices picked (B, k).
+
+    Used where the Gram is needed anyway (no query: the DivPrune first pick reads all of D) and on
+    accelerators. All rows of a call have a query or none has (``rediprune_select`` splits the others).
+    """
+    length, width = x.shape[1], x.shape[2]
+    if order is None:  # (an all-zero query may come here without the Gram)
+        g = torch.bmm(x, x.transpose(1, 2)) if gram is None else gram
+        inv, sc = inv_norm, s
+    else:
+        inv, sc = torch.gather(inv_norm, 1, order), torch.gather(s, 1, order)
+        if order.shape[1] < length:  # a subset: the Gram of its gathered features only
+            xc = torch.gather(x, 1, order.unsqueeze(2).expand(-1, -1, width))
+            g = torch.bmm(xc, xc.transpose(1, 2))
+        else:
+            g = _permute(torch.bmm(x, x.transpose(1, 2)) if gram is None else gram, order)
+    if with_query:
+        first = sc.masked_fill(~valid, _NEG_INF).argmax(dim=1) if valid is not None else sc.argmax(dim=1)
+    else:  # no query: identity candidate order, so positions are token indices
+        first = _divprune_first(g * inv.unsqueeze(2) * inv.unsqueeze(1))
+    picks = _greedy(g, inv, sc, valid, first, k, alpha)
+    return picks if order is None else torch.gather(order, 1, picks)
 
 
 def _greedy(
@@ -170,15 +199,11 @@ def _greedy(
     bonus = sc * alpha if alpha != 0.0 else None
     if gram.device.type != "cpu":
         return _greedy_dense(gram, inv_norm, bonus, valid, first, k)
-    # The loop's ops are tiny; on CPU numpy's per-call overhead is a fraction of torch's dispatch, and
-    # both argmaxes return the first maximum. The arrays share memory with the tensors.
-    on_cpu = gram.device.type == "cpu"
-    rows = torch.arange(batch, device=sc.device)
-    g, inv, b_, r_, first_ = (
-        (t.numpy() if t is not None else None for t in (gram, inv_norm, bonus, rows, first))
-        if on_cpu
-        else (gram, inv_norm, bonus, rows, first)
-    )
+    # The loop's ops are tiny; numpy's per-call overhead is a fraction of torch's dispatch, and both
+    # argmaxes return the first maximum. The arrays share memory with the tensors.
+    g, inv, first_ = gram.numpy(), inv_norm.numpy(), first.numpy()
+    b_ = None if bonus is None else bonus.numpy()
+    r_ = np.arange(batch)
 
     def row(j):
         e = 1.0 - g[r_, j] * inv[r_, j][:, None] * inv
@@ -189,14 +214,13 @@ def _greedy(
 
     score = row(first_)
     if valid is not None:
-        score[~(valid.numpy() if on_cpu else valid)] = _NEG_INF
-    lib = np if on_cpu else torch
+        score[~valid.numpy()] = _NEG_INF
     picks = [first_]
     for _ in range(1, k):
         nxt = score.argmax(1)
         picks.append(nxt)
-        lib.minimum(score, row(nxt), out=score)
-    return torch.as_tensor(lib.stack(picks, 1), device=sc.device)
+        np.minimum(score, row(nxt), out=score)
+    return torch.from_numpy(np.stack(picks, 1))
 
 
 def _greedy_dense(
@@ -241,7 +265,7 @@ def _paper_greedy(
     gram: torch.Tensor | None,
     inv_norm: torch.Tensor,
     s: torch.Tensor,
-    has_query: torch.Tensor,
+    with_query: bool,
     k: int,
     alpha: float,
     tau: float,
@@ -253,12 +277,13 @@ def _paper_greedy(
     In the order of decreasing relevance every candidate set of Algorithm 1 is "the first N remaining
     tokens" (the τ-passing tokens are a prefix of that order and top-N by relevance is a prefix too),
     so one step needs only N per frame and a cumulative count of remaining tokens. β·K_rem is floored.
-    Rows without a query use every remaining token (no relevance to rank by) and the DivPrune first pick.
+    Without a query every remaining token is a candidate (no relevance to rank by) and the first pick is
+    DivPrune's.
     """
     batch, length, _ = x.shape
     rows = torch.arange(batch, device=x.device)
-    order = torch.sort(s, dim=1, descending=True, stable=True).indices
-    order = torch.where(has_query[:, None], order, torch.arange(length, device=x.device).expand(batch, length))
+    order = (torch.sort(s, dim=1, descending=True, stable=True).indices if with_query
+             else torch.arange(length, device=x.device).expand(batch, length))
     sim = _similarity(x, inv_norm, order, gram)
     sp = torch.gather(s, 1, order)
     n_pass = (sp >= tau).sum(dim=1) if tau > 0 else None
@@ -277,15 +302,13 @@ def _paper_greedy(
             left = (remaining & in_prefix).sum(dim=1)  # τ-passing tokens not yet picked
             n_eff = torch.where(left < k_rem, torch.full_like(left, min(m_rem, r_size, limit)),
                                 torch.clamp(left, max=limit))
-        n_eff = torch.where(has_query, n_eff, torch.full_like(n_eff, r_size))
+        if not with_query:
+            n_eff = torch.full_like(n_eff, r_size)
         rank = torch.cumsum(remaining, dim=1)
         cand = remaining & (rank <= n_eff[:, None])
         if step == 0:
             scores = sp.masked_fill(~cand, _NEG_INF)
-            first = scores.argmax(dim=1)
-            if not bool(has_query.all()):
-                first = torch.where(has_query, first, _divprune_first(sim))
-            nxt = first
+            nxt = scores.argmax(dim=1) if with_query else _divprune_first(sim)
         else:
             scores = (md + alpha * sp).masked_fill_(~cand, _NEG_INF)
             nxt = scores.argmax(dim=1)
@@ -340,7 +363,30 @@ def rediprune_select(
                 f"relevance.shape={tuple(relevance.shape)} is not allowed; expected ({batch}, {length}) or ({length},)"
             )
         q = None
-    if prefilter == "reference" and tau > 0 and k < length // 2 and q is not None:
+    qn = None if q is None else _normalize(align_query(q.float(), width))  # (1, C) shared, or (B, C)
+    if qn is not None:
+        nonzero = qn.abs().amax(dim=1) > 0
+        if not bool(nonzero.all()):
+            if bool(nonzero.any()):  # rows with and without a query: each part alone, as each row alone
+                out = torch.empty(batch, k, dtype=torch.long, device=x.device)
+                for rows, rows_query in ((nonzero, q[nonzero]), (~nonzero, None)):
+                    out[rows] = rediprune_select(x[rows], rows_query, ratio, alpha, tau, M=M, beta=beta,
+                                                 prefilter=prefilter)
+                return out[0] if single else out
+            qn = None  # an all-zero query is no query
+    with_query = qn is not None or relevance is not None
+    # On CPU the reference greedy computes the k rows it picks (cpu_greedy); elsewhere rows come from a Gram.
+    on_demand = with_query and prefilter == "reference" and x.device.type == "cpu"
+    raw_relevance = None
+    if on_demand:  # no Gram: norms (and relevance) in one pass over the features
+        from rediprune.pruning.cpu_greedy import greedy_rows, norms_and_relevance  # numba: imported when used
+
+        gram = None
+        if qn is None:
+            squared = norms_and_relevance(x, x.new_zeros(1, width))[0]
+        else:
+            squared, raw_relevance = norms_and_relevance(x, qn)
+    elif prefilter == "reference" and tau > 0 and k < length // 2 and with_query:
         gram = None  # only the ~3k candidates' Gram will be needed
         squared = torch.linalg.vector_norm(x, dim=2).square_()
     else:
@@ -349,39 +395,25 @@ def rediprune_select(
     if not bool(torch.isfinite(squared).all()):
         check_features(x, check_finite=True)  # names the problem; finite but overflowing norms pass on
     inv_norm = inverse_norms(squared)
-    if q is None:
-        s = torch.zeros(batch, length, device=x.device)
-        has_query = torch.zeros(batch, dtype=torch.bool, device=x.device)
-    else:  # after the Gram, which has just read the features (partly still in cache)
-        qn = _normalize(align_query(q.float(), width))  # (1, C) shared by all frames, or (B, C)
-        s = _relevance(x, qn).mul_(inv_norm)  # ⟨x_i, q̂⟩ / ‖x_i‖
-        has_query = (qn.abs().amax(dim=1) > 0).expand(batch)
     if relevance is not None:  # relevance from another encoder (CLIP text vs patches), used as given
         s = rel.to(device=x.device, dtype=torch.float32)
-        has_query = torch.ones(batch, dtype=torch.bool, device=x.device)
+    elif qn is not None:
+        s = (_relevance(x, qn) if raw_relevance is None else raw_relevance).mul_(inv_norm)  # ⟨x_i, q̂⟩ / ‖x_i‖
+    else:
+        s = torch.zeros(batch, length, device=x.device)
 
     if prefilter == "paper":
-        chosen = _paper_greedy(x, gram, inv_norm, s, has_query, k, float(alpha), float(tau), M, float(beta))
+        chosen = _paper_greedy(x, gram, inv_norm, s, with_query, k, float(alpha), float(tau), M, float(beta))
     else:
-        order, valid = _reference_candidates(s, k, float(tau), has_query)
-        if order is None:  # (an all-zero query may come here without the Gram)
-            g = torch.bmm(x, x.transpose(1, 2)) if gram is None else gram
-            inv, sc = inv_norm, s
+        order, valid = _reference_candidates(s, k, float(tau), with_query)
+        if on_demand:
+            cand = torch.arange(length).expand(batch, length) if order is None else order
+            inv, sc = torch.gather(inv_norm, 1, cand), torch.gather(s, 1, cand)
+            first = sc.masked_fill(~valid, _NEG_INF).argmax(dim=1) if valid is not None else sc.argmax(dim=1)
+            picks = greedy_rows(x, cand, inv, sc * float(alpha), valid, first, k)
+            chosen = torch.gather(cand, 1, picks)
         else:
-            inv, sc = torch.gather(inv_norm, 1, order), torch.gather(s, 1, order)
-            if order.shape[1] < length:  # a subset: the Gram of its gathered features only
-                xc = torch.gather(x, 1, order.unsqueeze(2).expand(-1, -1, width))
-                g = torch.bmm(xc, xc.transpose(1, 2))
-            else:  # (a batch mixing rows with and without a query may come here without the Gram)
-                g = _permute(torch.bmm(x, x.transpose(1, 2)) if gram is None else gram, order)
-        first = sc.masked_fill(~valid, _NEG_INF).argmax(dim=1) if valid is not None else sc.argmax(dim=1)
-        if not bool(has_query.all()):
-            # no-query rows have the identity candidate order, so positions are token indices
-            blind = torch.nonzero(~has_query).squeeze(1)
-            sim = g[blind].mul_(inv[blind].unsqueeze(2)).mul_(inv[blind].unsqueeze(1))
-            first[blind] = _divprune_first(sim)
-        picks = _greedy(g, inv, sc, valid, first, k, float(alpha))
-        chosen = picks if order is None else torch.gather(order, 1, picks)
+            chosen = _gram_greedy(x, gram, inv_norm, s, with_query, order, valid, k, float(alpha))
     chosen = chosen.sort(dim=1).values
     return chosen[0] if single else chosen
 
