@@ -7,7 +7,8 @@ Usage::
     python benchmarks/selection.py --repeats 20 --threads 2
 
 For every shape, on the same inputs in one run, it prints the median wall time of
-- ``batched``: ``rediprune_select`` (one greedy loop for all frames, incremental min-distance);
+- ``batched``: ``rediprune_select`` (incremental min-distance; on CPU rows computed when picked by a compiled
+  per-frame loop, on a GPU one greedy loop for all frames over a Gram);
 - ``per-frame loop``: the reference's cost written out here — per frame, the full L×L dissimilarity
   matrix, and at every step the minimum over all chosen rows (O(L²C + k²L) per frame);
 - ``gram``: a single batched X·Xᵀ (the cost of merely forming the dissimilarities),
