@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from rediprune.sweep.store import read_rows
+from rediprune.reports.results import read_rows
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = ("tau=0", "M=8,16,32,64", "beta=2,3")

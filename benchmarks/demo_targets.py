@@ -87,8 +87,8 @@ def table(adapter, out: Path, base: list[str], title: str, types: list[str]) -> 
 
 
 def main_job(out: Path) -> None:
-    from rediprune.sweep.pareto import finite_point, pareto_front
-    from rediprune.sweep.store import read_rows
+    from rediprune.reports.pareto import finite_point, pareto_front
+    from rediprune.reports.results import read_rows
 
     sweep_dir = out / "main_job"
     shutil.rmtree(sweep_dir, ignore_errors=True)

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from rediprune.sweep.store import read_rows
+from rediprune.reports.results import read_rows
 
 REPO = Path(__file__).resolve().parents[1]
 RATIOS = ("0.05", "0.1", "0.15")

@@ -29,13 +29,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rediprune.config import load, register_configs
+from rediprune.config.command_line import fail
 
 register_configs()
-
-
-def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
@@ -43,7 +39,7 @@ def main(cfg: DictConfig) -> float:
     try:
         run = load(cfg)
     except (ValueError, OmegaConfBaseException) as exc:  # range checks of __post_init__, OmegaConf types
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     out = Path(HydraConfig.get().runtime.output_dir)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(run)))
 
@@ -52,7 +48,7 @@ def main(cfg: DictConfig) -> float:
     try:
         metrics = run_evaluation(run, output_dir=out, log=lambda m: print(m, flush=True))
     except ConfigError as exc:  # a value only the task index or the loaded model can check
-        _fail(str(exc))
+        fail(str(exc))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2))
     print(f"wrote {out / 'metrics.json'}")

@@ -107,7 +107,7 @@ def _sweep(root, name: str, *args: str) -> tuple[list[dict], str]:
     import sys
     from pathlib import Path
 
-    from rediprune.sweep.store import read_rows
+    from rediprune.reports.results import read_rows
 
     repo = Path(__file__).resolve().parents[1]
     folder = root / name

@@ -45,6 +45,8 @@ CASES = [
                                              "launch.num_workers ≤"]),
     ("sweep", ["launch.address=127.0.0.1:1"], ["launch.address='127.0.0.1:1' is not allowed",
                                                "nothing answers there within 5 s"]),
+    ("sweep", ["launch.address=auto"], ["launch.address='auto' is not allowed",  # no cluster on this machine
+                                        "Could not find any running Ray instance"]),
     ("sweep", ["hydra.sweep.dir=/proc/rediprune-x"], ["hydra.sweep.dir='/proc/rediprune-x' is not allowed",
                                                       "cannot write in /proc"]),
     ("sweep", ["hydra.sweep.dir={root}/a_file/sweep"], ["/a_file/sweep' is not allowed", "a_file is a file"]),
@@ -145,7 +147,7 @@ def test_grid_runs_each_listed_value_once(capsys):
 def test_pareto_front_keeps_ties_as_optunas_best_trials():
     import optuna
 
-    from rediprune.sweep.pareto import pareto_front
+    from rediprune.reports.pareto import pareto_front
 
     points = [(0.5, 1.0), (0.6, 2.0), (0.6, 2.0), (0.4, 2.0), (0.7, 3.0), (0.7, 3.0), (0.2, 0.5)]
     rows = [{"hash": str(i), "trial": i, "primary_metric": y, "tflops": x} for i, (y, x) in enumerate(points)]
@@ -157,7 +159,7 @@ def test_pareto_front_keeps_ties_as_optunas_best_trials():
 
 
 def test_summary_lists_only_the_files_written(tmp_path):
-    from rediprune.sweep.report import summary_text
+    from rediprune.sweep.summary import summary_text
 
     (tmp_path / "results.csv").write_text("")
     (tmp_path / "results.jsonl").write_text("")
@@ -193,7 +195,7 @@ def test_help_lists_groups_options_and_hyperparameters_where_they_apply():
 
 
 def test_summary_warns_when_no_row_has_the_objective(tmp_path):
-    from rediprune.sweep.report import summary_text
+    from rediprune.sweep.summary import summary_text
 
     stats = {"name": "s", "folder": str(tmp_path), "trials": 1, "ran": 1, "skipped": 0, "failed": 0,
              "wall_seconds": 1.0, "model_loads": 1, "workers": 1, "cache_hits": 0, "cache_misses": 0,

@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from rediprune.evaluation import TASKS_DIR, ConfigError, run_evaluation
+from rediprune.evaluation import OUTPUTS, TASKS_DIR, ConfigError, identity, run_evaluation
 
 TINY_IMAGE = "rediprune_tiny_image"
 
@@ -216,6 +216,11 @@ def test_registered_by_name_and_survives_clean(compose_run, tiny_adapter, tmp_pa
     assert metrics["metric/exact_match"] == pytest.approx(sum(scores) / 8)
     assert metrics["text_tokens_mean"] == pytest.approx(sum(r["stats"]["text_tokens"] for r in rows) / 8)
     json.dumps(metrics)  # flat and serialisable
+    # OUTPUTS declares exactly the numbers an evaluation returns besides its identity and task scores
+    # (what search.objective / search.cost may name; the sweep's preflight checks against it)
+    numbers = {k for k, v in metrics.items()
+               if k not in identity(run) and not k.startswith("metric/") and not isinstance(v, str)}
+    assert numbers == set(OUTPUTS)
 
 
 def test_adapter_is_reconfigured_per_run(compose_run, tiny_adapter):
@@ -302,6 +307,15 @@ def test_errors_counted_per_sample_when_asked(compose_run, tiny_adapter, tmp_pat
     assert mate_doc["doc_id"] != 5 and mate["questions"] == [_prompt("tiny_image", mate_doc)]
     assert rows[mate_doc["doc_id"]]["filtered_resps"] == [mate["texts"][0].split("\n", 1)[0].strip()]
     assert all(r["stats"]["error"] is None for d, r in rows.items() if d != 5)
+
+
+def test_backbone_dims_are_checked_against_the_loaded_model(compose_run):
+    """The TFLOPs model's dims come from the backbone config; a config that disagrees with its checkpoint
+    (a YAML that forgot ``layers`` and kept the schema's tiny default) is refused when the model loads."""
+    from rediprune.evaluation import load_model
+
+    with pytest.raises(ConfigError, match=r"backbone\.layers=3 is not allowed for tiny; expected 2 "):
+        load_model(compose_run("backbone=tiny_llava", "backbone.layers=3"))
 
 
 def test_unknown_task_fails_before_the_model(compose_run, tiny_adapter):

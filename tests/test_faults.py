@@ -16,8 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from rediprune.sweep.cache import TensorCache
-from rediprune.sweep.store import REJECTED, RESULTS, ResultStore, read_rows
+from rediprune.evaluation.cache import TensorCache
+from rediprune.reports.results import read_rows
+from rediprune.sweep.store import REJECTED, RESULTS, ResultStore
 
 
 # ----------------------------------------------------------------------------- results.jsonl

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from rediprune.sweep.naming import wandb_id
-from rediprune.sweep.store import read_rows
+from rediprune.reports.results import read_rows
 from servers import postgres_server, ray_head
 from wandb_records import record_types
 

@@ -1,8 +1,8 @@
 """Pareto plots people can read: axes in words, unpruned reference line, points labelled by swept values."""
 from __future__ import annotations
 
-from rediprune.sweep.pareto import pareto_front
-from rediprune.sweep.plots import NO_REFERENCE, axis_labels, point_label, reference, varying_keys, write_html, write_png
+from rediprune.reports.pareto import pareto_front
+from rediprune.reports.plots import NO_REFERENCE, axis_labels, point_label, reference, varying_keys, write_html, write_png
 
 
 def _rows(with_none: bool) -> list[dict]:

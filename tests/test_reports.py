@@ -386,8 +386,8 @@ def test_cli_unknown_layout_is_one_line(tmp_path):
 
 
 def test_pareto_plots_carry_the_intervals_as_error_bars(tmp_path):
-    from rediprune.sweep.plots import _yerr
-    from rediprune.sweep.report import write_reports
+    from rediprune.reports.plots import _yerr
+    from rediprune.reports.overview import write_overview
 
     d = make_sweep(tmp_path / "s", [
         {"pruner": "none", "scores": HALF, "tflops": 2.0, "tflops_full": 2.0},
@@ -397,6 +397,6 @@ def test_pareto_plots_carry_the_intervals_as_error_bars(tmp_path):
     rows = [json.loads(line) for line in (d / "results.jsonl").read_text().splitlines()]
     bars = {rows[0]["hash"]: (0.3, 0.65)}
     assert _yerr(rows[:2], [0.5, 1.0], bars) == [[pytest.approx(0.2), 0.0], [pytest.approx(0.15), 0.0]]
-    paths = write_reports(rows, [rows[1]], d, objective="primary_metric", cost="tflops", title="s")
+    paths = write_overview(rows, [rows[1]], d, objective="primary_metric", cost="tflops", title="s")
     assert paths["png"].stat().st_size > 0
     assert '"error_y":{"array":[' in paths["html"].read_text().replace(" ", "")

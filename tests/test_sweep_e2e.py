@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from conftest import pin_tiny
 
 from rediprune.sweep.naming import wandb_id
-from rediprune.sweep.store import read_rows
+from rediprune.reports.results import read_rows
 from servers import free_port, ray_head
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,11 +14,12 @@ import pytest
 import torch
 
 from rediprune.sweep.config import ParamSpace
-from rediprune.sweep.cache import TensorCache, namespace
+from rediprune.evaluation.cache import TensorCache, namespace
 from rediprune.sweep.naming import config_hash, sweep_name, wandb_id
-from rediprune.sweep.pareto import pareto_front
-from rediprune.sweep.report import write_reports
-from rediprune.sweep.store import ResultStore, read_rows
+from rediprune.reports.pareto import pareto_front
+from rediprune.reports.overview import write_overview
+from rediprune.reports.results import read_rows
+from rediprune.sweep.store import ResultStore
 
 
 # ---------------------------------------------------------------------------------------------- store
@@ -200,7 +201,7 @@ def test_reports_from_rows(tmp_path):
         {"trial": 2, "hash": "c", "status": "failed", "ratio": 0.3, "alpha": 0.5, "error": "boom"},
     ]
     front = pareto_front(rows)
-    paths = write_reports(rows, front, tmp_path, objective="primary_metric", cost="tflops", title="t")
+    paths = write_overview(rows, front, tmp_path, objective="primary_metric", cost="tflops", title="t")
     csv_lines = paths["csv"].read_text().splitlines()
     assert csv_lines[0].startswith("trial,status,ratio,alpha,") and len(csv_lines) == 4
     md = paths["md"].read_text()
@@ -211,6 +212,34 @@ def test_reports_from_rows(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- cluster file
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning",
+                            "ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_trial_whose_driver_died_while_asking_is_asked_again(tmp_path):
+    """A driver killed between ``study.ask`` and its first heartbeat leaves a RUNNING trial with no heartbeat
+    and no job folder: Optuna's stale-trial check never fails it, so a rerun waited for ever. It is failed
+    and asked again once it is older than twice the grace period; younger, it may be a live driver's."""
+    from optuna.trial import TrialState
+
+    from rediprune.sweep.study import SharedStudy
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    opened = dict(heartbeat_interval=1, grace_period=2, max_retry=3, own_dir=tmp_path / "sweep")
+    dead = SharedStudy.open(url, "s", None, **opened)
+    orphan = dead.study.ask()  # ... and the driver is killed before it records a heartbeat
+    orphan.suggest_float("ratio", 0.05, 0.3)
+    rerun = SharedStudy.open(url, "s", None, **opened)
+    assert rerun.reap() == 0 and rerun.running_elsewhere() == 1  # could still be a live driver's
+    time.sleep(4.5)
+    assert rerun.reap() == 1 and rerun.running_elsewhere() == 0
+    states = [t.state for t in rerun.study.get_trials(deepcopy=False)]
+    assert states == [TrialState.FAIL, TrialState.WAITING]  # failed, and its parameters queued again
+    again = rerun.ask(n_trials=4)
+    assert again.params == {"ratio": orphan.params["ratio"]}
+    rerun.tell(again, [0.5, 1.0])
+    dead.tell(orphan, [0.1, 1.0])  # the first driver, had it lived, finds its trial failed: no crash
+    assert rerun.counts().complete == 1
+
+
 def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():
     import jsonschema
     import ray.autoscaler

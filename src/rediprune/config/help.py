@@ -21,7 +21,6 @@ import io
 import tokenize
 from typing import Any
 
-SWEEP_GROUPS = ("search", "launch", "wandb")
 _USAGE = {
     "evaluate": "python src/evaluate.py [group=option ...] [key=value ...]     one pruned evaluation",
     "sweep": "python src/sweep.py -m [group=option,... ...] [key=value,... ...]   a sweep on resident Ray workers",
@@ -102,9 +101,10 @@ def _group_lines(root: Any, group: str) -> list[str]:
 
 def help_text(app: str, *, _root_: Any) -> str:
     """The help of ``app`` ("evaluate" or "sweep") for the composed config ``_root_``."""
+    from omegaconf import DictConfig
+
     app = "sweep" if app == "sweep" else "evaluate"
-    groups = [g for g in ("backbone", "dataset", "pruner", "query", "measure", *SWEEP_GROUPS)
-              if g in _root_ and (app == "sweep" or g not in SWEEP_GROUPS)]
+    groups = [g for g in _root_ if g != "hydra" and isinstance(_root_.get(g), DictConfig)]  # the app's own config
     choices = _root_.hydra.runtime.choices if "hydra" in _root_ else {}
     out = ["ReDiPrune Sweep: visual-token pruning in LLaVA-style models, evaluated with lmms-eval", "",
            "usage: " + _USAGE[app], "",

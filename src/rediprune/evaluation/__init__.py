@@ -9,9 +9,10 @@ Usage::
 
 ``lmms_model`` is the lmms-eval model ``rediprune`` (registered in ``MODEL_REGISTRY_V2``), ``metrics``
 the task scores, token counts and the paper's TFLOPs, ``efficiency`` latency, memory and counted FLOPs,
+``cache`` the feature and answer caches a process that keeps a model loaded plugs into its adapter,
 ``tasks/`` the bundled offline tasks (``rediprune_tiny_image``, ``rediprune_tiny_video``), drawn by
 ``tiny_data``. Importing this package is cheap; lmms-eval is imported when an evaluation starts.
 """
-from rediprune.evaluation.runner import ConfigError, TASKS_DIR, load_model, pruning_settings, run_evaluation
+from rediprune.evaluation.runner import OUTPUTS, ConfigError, TASKS_DIR, identity, load_model, pruning_settings, run_evaluation
 
-__all__ = ["ConfigError", "TASKS_DIR", "load_model", "pruning_settings", "run_evaluation"]
+__all__ = ["OUTPUTS", "ConfigError", "TASKS_DIR", "identity", "load_model", "pruning_settings", "run_evaluation"]

@@ -41,6 +41,17 @@ class ConfigError(ValueError):
 
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"  # bundled lmms-eval tasks (include_path: bundled)
+# The numbers run_evaluation returns besides the task's ``metric/<name>`` scores and the ``identity``
+# columns: what a sweep may optimise or plot (search.objective, search.cost). Their meanings are in
+# metrics.py and efficiency.py; tests/test_evaluation_bridge.py checks this list against a real evaluation.
+OUTPUTS = (
+    "primary_metric", "samples", "errors", "frames_mean", "visual_tokens_per_frame_before",
+    "visual_tokens_per_frame_after", "visual_tokens_before", "visual_tokens_after", "text_tokens_mean",
+    "selection_ms_mean", "tflops", "tflops_full", "tflops_ratio", "eval_seconds", "prefill_ms", "e2e_ms",
+    "selection_ms", "peak_mem_mb", "timing_samples", "measured_tflops", "measured_tflops_lm_head",
+    "measured_tflops_total", "measured_tflops_true", "measured_tflops_paper", "measured_seq_len",
+    "measured_vs_true", "flops_samples", "measure_seconds", "wall_seconds",
+)
 
 
 def set_hf_home(run: RunConfig) -> Path:
@@ -91,6 +102,13 @@ def task_manager(run: RunConfig) -> Any:
         hint = f"; close: {', '.join(close)}" if close else f"; available: {', '.join(manager.all_tasks[:20])}"
         raise ConfigError(f"dataset.task={run.dataset.task!r} is not allowed; expected one of {where}{hint}")
     return manager
+
+
+def identity(run: RunConfig) -> dict[str, Any]:
+    """The columns that say which evaluation a result row is: group choices, hyperparameters, seed."""
+    return {"backbone": run.backbone.name, "dataset": run.dataset.name, "pruner": run.pruner.name.value,
+            "query": run.query.strategy.value, "query_source": run.query.source.value, **values_of(run),
+            "seed": run.seed}
 
 
 def pruning_settings(run: RunConfig) -> Any:
@@ -185,15 +203,7 @@ def run_evaluation(
     if results is None:  # pragma: no cover - only on non-zero ranks
         raise RuntimeError("lmms-eval returned no results")
 
-    metrics: dict[str, Any] = {
-        "backbone": run.backbone.name,
-        "dataset": run.dataset.name,
-        "pruner": run.pruner.name.value,
-        "query": run.query.strategy.value,
-        "query_source": run.query.source.value,
-        **values_of(run),
-        "seed": run.seed,
-    }
+    metrics = identity(run)
     metrics.update(task_metrics(results, run.dataset.primary_metric))
     tokens = token_metrics(session.records)
     metrics.update(tokens)

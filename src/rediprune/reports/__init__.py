@@ -11,18 +11,22 @@ Usage::
 
 Steps, one module each: ``layout`` (the layout and statistics schemas, loading ``conf/report/layout``)
 → ``results`` (result rows and per-sample scores from the folders) → ``table`` (cells, intervals, tests,
-best values) → ``render`` (Markdown, LaTeX, CSV, W&B tables). This package reads files only: it knows
+best values) → ``render`` (Markdown, LaTeX, CSV, W&B tables). Beside them, a sweep folder's overview of
+its trials: ``pareto`` (the accuracy-vs-cost front), ``plots`` (its PNG and HTML pictures) and
+``overview`` (results.csv/.md, pareto.json and the plots). This package reads files only: it knows
 nothing of Ray, Optuna, models or the sweep engine, which calls it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rediprune.reports.layout import LayoutConfig, ReportError, StatsConfig, check_stats, load_layout
 from rediprune.reports.results import read_sweeps
-from rediprune.reports.table import Table, build_table
+
+if TYPE_CHECKING:
+    from rediprune.reports.table import Table
 
 REPORTS_SUBDIR = "reports"  # <sweep folder>/reports/<layout>.{md,tex,csv}
 
@@ -51,6 +55,8 @@ class Made:
 
 def make_table(dirs: Sequence[Path | str], layout: LayoutConfig, stats: StatsConfig | None = None) -> Table:
     """Build one table over the sweep folders ``dirs`` (merged; later folders win for the same trial)."""
+    from rediprune.reports.table import build_table  # scipy: imported when a table is built
+
     stats = check_stats(stats or StatsConfig())
     trials = read_sweeps(dirs)
     return build_table(trials, layout, stats, sweeps=[Path(d).name for d in dirs])

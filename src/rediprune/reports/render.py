@@ -16,9 +16,10 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from rediprune.reports.table import Cell, Column, Table
+if TYPE_CHECKING:  # annotations only: render's file writer stays importable without scipy
+    from rediprune.reports.table import Cell, Column, Table
 
 FAILED, MISSING = "✗", "—"
 
@@ -181,7 +182,8 @@ def wandb_tables(table: Table) -> dict[str, Any]:
     return {f"report/{lay.name}": shown, f"report/{lay.name}_cells": cells}
 
 
-def _write(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` beside ``path`` and rename it into place: a reader sees the old or the new file."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -194,7 +196,7 @@ WRITERS = {"md": markdown, "tex": latex, "csv": csv_text}
 def write_table(table: Table, folder: Path, formats: Sequence[str] = ("md", "tex", "csv")) -> dict[str, Path]:
     """``<folder>/<layout name>.<format>`` for each format (written whole, then renamed into place)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return {fmt: _write(folder / f"{table.layout.name}.{fmt}", WRITERS[fmt](table)) for fmt in formats}
+    return {fmt: write_text(folder / f"{table.layout.name}.{fmt}", WRITERS[fmt](table)) for fmt in formats}
 
 
-__all__ = ["CSV_FIELDS", "csv_text", "latex", "markdown", "tex_escape", "tidy_rows", "wandb_tables", "write_table"]
+__all__ = ["CSV_FIELDS", "csv_text", "latex", "markdown", "tex_escape", "tidy_rows", "wandb_tables", "write_table", "write_text"]

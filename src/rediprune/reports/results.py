@@ -120,20 +120,21 @@ class Trial:
         return out
 
 
+def parse_line(raw: bytes) -> dict[str, Any] | None:
+    """The row a complete line of results.jsonl holds, or None when it is not a JSON object with a string
+    ``hash`` (not UTF-8, not JSON: a disk error or a hand edit)."""
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return row if isinstance(row, dict) and isinstance(row.get("hash"), str) else None
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Complete, parseable lines of a results.jsonl that hold a config hash (torn or bad lines skipped)."""
-    rows = []
+    """Every complete, readable line of a results.jsonl, in order (not deduplicated; a torn tail skipped)."""
     with open(path, "rb") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and "hash" in row:
-                rows.append(row)
-    return rows
+        rows = [parse_line(raw) for raw in fh if raw.endswith(b"\n")]
+    return [row for row in rows if row is not None]
 
 
 def read_sweeps(dirs: Sequence[Path | str]) -> list[Trial]:

@@ -10,10 +10,13 @@ the command's overrides to ``grid`` (every combination) or ``search`` (Optuna as
 overrides to ``driver`` (compose, check, skip finished, record, report) → ``dispatch`` (Ray pool of
 resident workers) → ``workers`` (actor: Hydra ``run_job`` with the loaded model kept) → ``trial`` (one
 evaluation via ``rediprune.evaluation``, files in the job folder) → back to ``driver`` → ``store``
-(``results.jsonl``) → ``tracking`` (W&B) → ``report``/``plots``/``pareto`` at the end. ``config`` is the
-sweep's config (the evaluation's plus ``search``/``launch``/``wandb``; a trial gets the evaluation's part
-only); ``naming`` the sweep name and config hash that make reruns resume; ``cache`` the on-disk feature
-cache the workers plug into their model adapters. Importing this package is cheap.
+(``results.jsonl``) → ``tracking`` (W&B) → ``summary`` at the end, with the overview files and paper
+tables of ``rediprune.reports``, which read results and know no engine. ``config`` is the sweep's config
+(the evaluation's plus ``search``/``launch``/``wandb``; a trial gets the evaluation's part only);
+``naming`` the sweep name and config hash that make reruns resume; ``preflight`` the checks against this
+machine; ``inert`` the notes on idle swept values; ``study`` the Optuna study several drivers share;
+``reaper`` the clean-up of a killed driver's Ray. The feature and answer caches a resident worker plugs
+into its model adapter are ``rediprune.evaluation.cache``. Importing this package is cheap.
 
 Design: why resident Ray actors and one Hydra plugin (a decision to revisit when the alternatives change)
 ---------------------------------------------------------------------------------------------------

@@ -21,13 +21,21 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from rediprune.config import RunConfig, register_configs
 from rediprune.pruning.hyperparameters import QUERY_STRATEGIES, SWEPT, hyperparameter
 from rediprune.pruning.hyperparameters import fail as _fail
+
+
+def require(group: str, settings: Any, rules: Dict[str, Tuple[Callable[[Any], bool], str]]) -> None:
+    """Check ``settings`` field by field: ``{key: (is_allowed, what is allowed)}``; the first value that is
+    not allowed raises the project's one-line error naming ``group.key``, the value and what is allowed."""
+    for key, (allowed, expected) in rules.items():
+        if not allowed(getattr(settings, key)):
+            _fail(f"{group}.{key}", getattr(settings, key), expected)
 
 
 class SearchKind(str, enum.Enum):
@@ -45,11 +53,6 @@ class WandbMode(str, enum.Enum):
     online = "online"
     offline = "offline"
     disabled = "disabled"
-
-
-# Names the search space may use: the hyperparameters (top level of the config, their domains in the
-# table of rediprune.pruning.hyperparameters) and the query group (a categorical over its strategies).
-SPACE_PARAMS = SWEPT
 
 
 @dataclass
@@ -96,30 +99,22 @@ class SearchConfig:
     reuse_answers: bool = True
 
     def __post_init__(self) -> None:
-        if self.heartbeat_interval < 1:
-            _fail("search.heartbeat_interval", self.heartbeat_interval, "an integer ≥ 1 (seconds)")
-        if self.grace_period <= self.heartbeat_interval:
-            _fail("search.grace_period", self.grace_period,
-                  f"an integer > search.heartbeat_interval={self.heartbeat_interval} (seconds)")
-        if self.max_retry < 0:
-            _fail("search.max_retry", self.max_retry, "an integer ≥ 0")
-        if self.name is not None and not _is_slug(self.name):
-            _fail("search.name", self.name, "null or 1-48 characters of [A-Za-z0-9._-]")
-        if self.study_name is not None and not self.study_name.strip():
-            _fail("search.study_name", self.study_name, "null or a non-empty string")
-        if self.storage is not None and "://" not in self.storage:
-            _fail("search.storage", self.storage, "null or an SQLAlchemy URL such as sqlite:///path.db")
-        if self.n_trials < 1:
-            _fail("search.n_trials", self.n_trials, "an integer ≥ 1")
-        if self.population_size < 2:
-            _fail("search.population_size", self.population_size, "an integer ≥ 2")
-        if self.n_startup_trials < 0:
-            _fail("search.n_startup_trials", self.n_startup_trials, "an integer ≥ 0")
-        for key in ("objective", "cost"):
-            if not getattr(self, key):
-                _fail(f"search.{key}", getattr(self, key), "a result key such as primary_metric / tflops")
+        beat = self.heartbeat_interval
+        require("search", self, {
+            "heartbeat_interval": (lambda v: v >= 1, "an integer ≥ 1 (seconds)"),
+            "grace_period": (lambda v: v > beat, f"an integer > search.heartbeat_interval={beat} (seconds)"),
+            "max_retry": (lambda v: v >= 0, "an integer ≥ 0"),
+            "name": (lambda v: v is None or _is_slug(v), "null or 1-48 characters of [A-Za-z0-9._-]"),
+            "study_name": (lambda v: v is None or bool(v.strip()), "null or a non-empty string"),
+            "storage": (lambda v: v is None or "://" in v, "null or an SQLAlchemy URL such as sqlite:///path.db"),
+            "n_trials": (lambda v: v >= 1, "an integer ≥ 1"),
+            "population_size": (lambda v: v >= 2, "an integer ≥ 2"),
+            "n_startup_trials": (lambda v: v >= 0, "an integer ≥ 0"),
+            "objective": (bool, "a result key such as primary_metric / tflops"),
+            "cost": (bool, "a result key such as primary_metric / tflops"),
+        })
         if self.kind == SearchKind.pareto and not self.space:
-            _fail("search.space", {}, f"at least one of {', '.join(SPACE_PARAMS)} for search=pareto")
+            _fail("search.space", {}, f"at least one of {', '.join(SWEPT)} for search=pareto")
         for name, spec in self.space.items():
             check_space(name, spec)
 
@@ -132,8 +127,8 @@ def _is_slug(text: str) -> bool:
 
 def check_space(name: str, spec: Any) -> None:
     key = f"search.space.{name}"
-    if name not in SPACE_PARAMS:
-        _fail("search.space", name, f"one of {', '.join(SPACE_PARAMS)}")
+    if name not in SWEPT:
+        _fail("search.space", name, f"one of {', '.join(SWEPT)}")
     if isinstance(spec, dict):  # plain dicts when built by hand rather than composed
         spec = ParamSpace(**spec)
     has_range = spec.low is not None or spec.high is not None
@@ -182,22 +177,16 @@ class LaunchConfig:
     cache_max_gb: float = 20.0  # bound of the on-disk feature cache; least recently used entries go first
 
     def __post_init__(self) -> None:
-        if not self.cache_max_gb > 0:
-            _fail("launch.cache_max_gb", self.cache_max_gb, "a number of GiB > 0")
-        if self.address is not None and not self.address.strip():
-            _fail("launch.address", self.address, "null (local Ray), 'auto', 'host:port' or 'ray://host:port'")
-        if self.num_workers < 1:
-            _fail("launch.num_workers", self.num_workers, "an integer ≥ 1")
-        if self.num_cpus is not None and self.num_cpus < 1:
-            _fail("launch.num_cpus", self.num_cpus, "null or an integer ≥ 1")
-        if not self.cpus_per_worker > 0:
-            _fail("launch.cpus_per_worker", self.cpus_per_worker, "a number > 0")
-        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
-            _fail("launch.gpus_per_worker", self.gpus_per_worker, "null (auto) or a number ≥ 0")
-        if not self.start_timeout > 0:
-            _fail("launch.start_timeout", self.start_timeout, "a number of seconds > 0")
-        if self.max_retries < 0:
-            _fail("launch.max_retries", self.max_retries, "an integer ≥ 0")
+        require("launch", self, {
+            "cache_max_gb": (lambda v: v > 0, "a number of GiB > 0"),
+            "address": (lambda v: v is None or bool(v.strip()), "null (local Ray), 'auto', 'host:port' or 'ray://host:port'"),
+            "num_workers": (lambda v: v >= 1, "an integer ≥ 1"),
+            "num_cpus": (lambda v: v is None or v >= 1, "null or an integer ≥ 1"),
+            "cpus_per_worker": (lambda v: v > 0, "a number > 0"),
+            "gpus_per_worker": (lambda v: v is None or v >= 0, "null (auto) or a number ≥ 0"),
+            "start_timeout": (lambda v: v > 0, "a number of seconds > 0"),
+            "max_retries": (lambda v: v >= 0, "an integer ≥ 0"),
+        })
 
 
 @dataclass
@@ -211,10 +200,8 @@ class WandbConfig:
     init_timeout: float = 60.0  # seconds wandb.init may take online before the sweep goes offline
 
     def __post_init__(self) -> None:
-        if not self.project.strip():
-            _fail("wandb.project", self.project, "a non-empty project name")
-        if not self.init_timeout > 0:
-            _fail("wandb.init_timeout", self.init_timeout, "a number of seconds > 0")
+        require("wandb", self, {"project": (lambda v: bool(v.strip()), "a non-empty project name"),
+                                "init_timeout": (lambda v: v > 0, "a number of seconds > 0")})
 
 
 # Top-level keys (and groups) of the sweep's config that are not the evaluation's.
@@ -268,7 +255,6 @@ __all__ = [
     "is_sweep_override",
     "load_sweep",
     "register_sweep_configs",
-    "SPACE_PARAMS",
     "check_space",
     "LaunchConfig",
     "ParamSpace",

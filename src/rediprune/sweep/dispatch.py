@@ -93,7 +93,13 @@ class RaySession:
             return cls(False, None)
         common = dict(log_to_driver=launch.log_to_driver, logging_level=logging.WARNING)
         if launch.address:
-            ray.init(address=launch.address, **common)
+            try:
+                ray.init(address=launch.address, **common)
+            except ConnectionError as exc:  # "auto" with no cluster on this machine (preflight probes host:port)
+                raise WorkersUnavailable(
+                    f"launch.address={launch.address!r} is not allowed: {str(exc).splitlines()[0].rstrip('.')}; expected the "
+                    "address of a running Ray cluster (ray start --head prints it), or null for a local Ray"
+                ) from None
             return cls(True, launch.address)
         if os.environ.get("RAY_ADDRESS"):
             # Ray's own variable: `ray job submit` sets it for the entrypoint, so the job joins the

@@ -23,34 +23,30 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, NoReturn, Sequence
+from typing import Any, Iterator, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from rediprune.config import load
+from rediprune.config.command_line import CONFIG_ERROR_EXIT
+from rediprune.config.command_line import fail as config_error  # one line, exit 2: nothing ran
+from rediprune.evaluation import identity
 from rediprune.sweep.config import evaluation_part, is_sweep_override, load_sweep
 from rediprune.sweep.dispatch import Job, RaySession, WorkerPool, WorkersUnavailable
 from rediprune.sweep.naming import config_hash
 from rediprune.sweep.preflight import check_sweep, check_task
-from rediprune.sweep.store import ResultStore, write_text_atomic
-from rediprune.sweep.trial import describe
-from rediprune.sweep.workers import adapter_key, resident_settings
+from rediprune.reports.render import write_text
+from rediprune.sweep.store import ResultStore
+from rediprune.sweep.workers import COUNTERS, adapter_key, resident_settings
 
 log = logging.getLogger(__name__)
 
-CONFIG_ERROR_EXIT = 2  # as src/evaluate.py: nothing ran
 TRIAL_FAILED_EXIT = 1
 INTERRUPTED_EXIT = 130  # the shell's convention for a run stopped by SIGINT
 
 
 class TrialFailed(RuntimeError):
     """The return value Hydra sees for a failed trial (details in its folder's traceback.txt)."""
-
-
-def config_error(message: str) -> NoReturn:
-    """Print one clear line and exit with status 2 (nothing dispatched, nothing loaded)."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(CONFIG_ERROR_EXIT)
 
 
 def shown_overrides(overrides: Sequence[str]) -> str:
@@ -208,7 +204,7 @@ class SweepDriver:
         container = OmegaConf.to_container(task, resolve=True)
         assert isinstance(container, dict)
         return Job(num=num, overrides=list(overrides), config=job_cfg, hash=config_hash(container),
-                   key=adapter_key(run.backbone), describe=describe(run))
+                   key=adapter_key(run.backbone), describe=identity(run))
 
     def job_dir(self, job: Job) -> Path:
         """The Hydra job folder of ``job`` (``hydra.sweep.subdir`` under the sweep folder)."""
@@ -285,18 +281,14 @@ class SweepDriver:
     def run_jobs(self, jobs: Sequence[Job]) -> list[Any]:
         """Run a batch (all already prepared): finished ones are skipped, the rest go to the pool."""
         self.open()
+        finished = {job.num: self.finished_row(job) for job in jobs}
+        todo = [job for job in jobs if finished[job.num] is None]
+        pool = self.workers() if todo else None  # Ray joined or started before the progress bar draws
         if self.progress is None:
             self.start_progress(len(jobs))
-        returns: dict[int, Any] = {}
-        todo = []
-        for job in jobs:
-            row = self.finished_row(job)
-            if row is not None:
-                returns[job.num] = self.job_return(job, self.skip(job, row))
-            else:
-                todo.append(job)
-        if todo:
-            pool = self.workers()
+        returns = {job.num: self.job_return(job, self.skip(job, row)) for job in jobs
+                   if (row := finished[job.num]) is not None}
+        if pool is not None:
             pool.add(todo)
             while pool.outstanding():
                 for job, outcome in pool.wait():
@@ -309,9 +301,6 @@ class SweepDriver:
         scored = [r for r in ok_rows if isinstance(r.get(self.objective), (int, float))]
         best = max(scored, key=lambda r: (r[self.objective], -float(r.get(self.cost) or 0.0)), default=None)
         failures = [r for r in self.ran if r.get("status") != "ok"]
-
-        def total(key: str) -> int:
-            return int(sum(int(r.get(key) or 0) for r in self.ran))
 
         wandb = None
         if self.tracker is not None and self.tracker.enabled:
@@ -330,13 +319,8 @@ class SweepDriver:
             "skipped": len(self.skipped),
             "failed": len(failures),
             "wall_seconds": time.perf_counter() - self.started,
-            "model_loads": total("model_loads"),
             "workers": self.n_workers,
-            "cache_hits": total("cache_hits"),
-            "cache_misses": total("cache_misses"),
-            "cache_disk_hits": total("cache_disk_hits"),
-            "answers_reused": total("answers_reused"),
-            "answers_generated": total("answers_generated"),
+            **{key: int(sum(int(r.get(key) or 0) for r in self.ran)) for key in COUNTERS},
             "cache_dir": self.run.cache_dir,
             "objective": self.objective,
             "cost": self.cost,
@@ -349,8 +333,9 @@ class SweepDriver:
 
     def finish(self, extra: dict[str, Any] | None = None) -> int:
         """Write reports, log the W&B sweep run, print the summary, stop workers; return the exit code."""
-        from rediprune.sweep.pareto import pareto_front
-        from rediprune.sweep.report import paper_tables, summary_text, write_reports
+        from rediprune.reports.overview import write_overview
+        from rediprune.reports.pareto import pareto_front
+        from rediprune.sweep.summary import paper_tables, summary_text
 
         self.open()
         assert self.store is not None
@@ -360,7 +345,7 @@ class SweepDriver:
         # trial order, so ties on the front resolve to the lowest trial number whatever finished first
         rows = sorted(self.store.latest(), key=lambda r: (not isinstance(r.get("trial"), int), r.get("trial") or 0))
         front = pareto_front(rows, self.objective, self.cost)
-        paths = write_reports(rows, front, self.sweep_dir, objective=self.objective, cost=self.cost, title=self.name)
+        paths = write_overview(rows, front, self.sweep_dir, objective=self.objective, cost=self.cost, title=self.name)
         paper = paper_tables(self.sweep_dir, self.run.search.report, self.master)  # search.report layouts
         if self.tracker is not None:
             self.tracker.flush()  # every trial run logged before the counts are read
@@ -376,7 +361,7 @@ class SweepDriver:
         record.update(extra or {})
         record["pareto_trials"] = [r.get("trial") for r in front]
         record["best_trial"] = stats["best"].get("trial") if stats["best"] else None
-        write_text_atomic(self.sweep_dir / "summary.json", json.dumps(record, indent=2, default=str))
+        write_text(self.sweep_dir / "summary.json", json.dumps(record, indent=2, default=str))
         print(summary_text(stats), flush=True)
         return TRIAL_FAILED_EXIT if stats["failed"] else 0
 

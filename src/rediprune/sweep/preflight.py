@@ -20,15 +20,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rediprune.evaluation import OUTPUTS
+from rediprune.sweep.workers import COUNTERS
+
 ADDRESS_TIMEOUT_S = 5.0  # a Ray GCS that does not accept a TCP connection in this time is not there
 # Result-row columns a sweep may optimise (besides any ``metric/<name>`` of the task): the evaluation's
-# numeric outputs (rediprune.evaluation.runner and .efficiency).
-RESULT_METRICS = (
-    "primary_metric", "tflops", "tflops_full", "tflops_ratio", "prefill_ms", "e2e_ms", "selection_ms",
-    "selection_ms_mean", "peak_mem_mb", "measured_tflops", "measured_tflops_total", "measured_tflops_true",
-    "measured_tflops_paper", "visual_tokens_after", "visual_tokens_per_frame_after", "errors",
-    "eval_seconds", "wall_seconds", "trial_seconds",
-)
+# numeric outputs and what the trial counts and times around it.
+RESULT_METRICS = (*OUTPUTS, *COUNTERS, "trial_seconds")
 
 
 def _hint(value: str, choices: tuple[str, ...] | list[str]) -> str:

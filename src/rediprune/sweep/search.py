@@ -25,10 +25,10 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from rediprune.pruning.hyperparameters import hyperparameter
-from rediprune.sweep.config import SPACE_PARAMS, ParamSpace, check_space
+from rediprune.pruning.hyperparameters import SWEPT, hyperparameter
+from rediprune.sweep.config import ParamSpace, check_space
 from rediprune.sweep.driver import config_error
-from rediprune.sweep.pareto import finite_point
+from rediprune.reports.pareto import finite_point
 from rediprune.sweep.study import SharedStudy
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ def narrow_space(space: dict[str, Any], arguments: Sequence[str], config_loader:
                 del space[key]  # fixed by the command line
             base.append(override.input_line)
             continue
-        if key not in SPACE_PARAMS:
-            config_error(f"{override.input_line}: search=pareto searches only {', '.join(SPACE_PARAMS)}; "
+        if key not in SWEPT:
+            config_error(f"{override.input_line}: search=pareto searches only {', '.join(SWEPT)}; "
                          f"expected a single value for {key} (or search=grid for a grid over it)")
         value = override.value()
         if isinstance(value, IntervalSweep):
@@ -161,6 +161,8 @@ def optimise(driver: Any, arguments: Sequence[str], config_loader: Any) -> Searc
         print(line, flush=True)  # a searched dimension that has no effect under the fixed settings
     shared.reap()
     counts = shared.counts()
+    if shared.room(search.n_trials):
+        driver.workers()  # Ray joined or started before the progress bar draws
     driver.start_progress(max(search.n_trials, counts.complete + counts.failed))
     if driver.progress is not None:
         driver.progress.update(counts.complete + counts.failed)
@@ -194,7 +196,8 @@ def optimise(driver: Any, arguments: Sequence[str], config_loader: Any) -> Searc
                 break
             if not waiting_noted:
                 print(f"waiting for {elsewhere} trial(s) other drivers of study {study_name!r} are running "
-                      f"(a dead driver's trials are asked again after {search.grace_period} s)", flush=True)
+                      f"(a dead driver's trials are asked again after {search.grace_period} s, "
+                      f"{2 * search.grace_period} s if it died while asking)", flush=True)
                 waiting_noted = True
             time.sleep(min(search.heartbeat_interval, 5))
     counts = shared.counts()

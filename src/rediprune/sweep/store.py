@@ -30,7 +30,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-RESULTS = "results.jsonl"
+from rediprune.reports.results import RESULTS, parse_line
+
 REJECTED = "results.rejected.jsonl"
 LOGGED = "wandb.logged.jsonl"  # hashes whose W&B run finished: a rerun logs every other finished trial
 
@@ -46,15 +47,6 @@ def _clean(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, bool)):
         return value
     return str(value)
-
-
-def parse_line(raw: bytes) -> dict[str, Any] | None:
-    """The row a complete line holds, or None when it is not a JSON object with a string ``hash``."""
-    try:
-        row = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return row if isinstance(row, dict) and isinstance(row.get("hash"), str) else None
 
 
 def encode_line(row: dict[str, Any]) -> bytes:
@@ -201,19 +193,4 @@ class ResultStore:
         return len(self._rows)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``: readers (a user
-    opening a report mid-sweep, a rerun) see the old or the new file, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """All complete, readable lines of a results.jsonl (every line, not deduplicated), for tests and tools."""
-    with open(path, "rb") as fh:
-        rows = [parse_line(raw) for raw in fh if raw.endswith(b"\n")]
-    return [row for row in rows if row is not None]
-
-
-__all__ = ["LOGGED", "REJECTED", "RESULTS", "ResultStore", "encode_line", "parse_line", "read_rows", "write_text_atomic"]
+__all__ = ["LOGGED", "REJECTED", "RESULTS", "ResultStore", "encode_line"]

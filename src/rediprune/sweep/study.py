@@ -32,6 +32,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -58,11 +59,13 @@ class StudyCounts:
 class SharedStudy:
     """An Optuna study behind heartbeat-enabled RDB storage, safe for concurrent drivers."""
 
-    def __init__(self, study: Any, storage: Any, *, own_dir: Path, heartbeat_interval: int) -> None:
+    def __init__(self, study: Any, storage: Any, *, own_dir: Path, heartbeat_interval: int,
+                 grace_period: int = 30) -> None:
         self.study = study
         self.storage = storage
         self.own_dir = str(Path(own_dir).resolve())
         self.heartbeat_interval = heartbeat_interval
+        self.orphan_after = 2 * grace_period  # seconds a trial may stay RUNNING without a job folder
         self._study_id = storage.get_study_id_from_name(study.study_name)
         self._beating: dict[int, int] = {}  # trial number -> trial id, trials this driver runs
         self._lock = threading.Lock()
@@ -111,7 +114,7 @@ class SharedStudy:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
                 config_error(f"search.storage={shown}: cannot open it as an Optuna database ({first}); "
                              "move the file away (or name another search.storage) to start a new study")
-        return cls(study, storage, own_dir=own_dir, heartbeat_interval=heartbeat_interval)
+        return cls(study, storage, own_dir=own_dir, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
 
     # ------------------------------------------------------------------ counting and reaping
     def _trials(self) -> list[Any]:
@@ -148,6 +151,17 @@ class SharedStudy:
             for t in trials
         )
 
+    def _dead(self, trial: Any, now: datetime) -> bool:
+        """A RUNNING trial this driver does not run whose driver is known dead without a heartbeat's help:
+        its job folder is under ours (the folder lock says its driver died), or it has no job folder
+        ``orphan_after`` seconds after it started — its driver died between ``study.ask`` and its first
+        heartbeat, a trial Optuna's ``fail_stale_trials`` never finds (it judges heartbeats only), while a
+        live driver names the folder within seconds of asking."""
+        job_dir = trial.user_attrs.get("job_dir")
+        if job_dir is not None:
+            return str(job_dir).startswith(self.own_dir + "/")
+        return trial.datetime_start is not None and (now - trial.datetime_start).total_seconds() > self.orphan_after
+
     def reap(self) -> int:
         """Fail (and re-enqueue) trials of dead drivers; returns how many."""
         import optuna
@@ -157,9 +171,9 @@ class SharedStudy:
         optuna.storages.fail_stale_trials(self.study)
         count = sum(t.number in running and t.state == TrialState.FAIL for t in self._trials())
         callback = self.storage.get_heartbeat_stale_trial_callback()
-        for t in self._trials():  # our own folder's RUNNING trials we do not run: the lock says their driver died
-            if (t.state == TrialState.RUNNING and t.number not in self._beating
-                    and str(t.user_attrs.get("job_dir", "")).startswith(self.own_dir + "/")):
+        now = datetime.now()  # Optuna stores trial start times as naive local time
+        for t in self._trials():
+            if t.state == TrialState.RUNNING and t.number not in self._beating and self._dead(t, now):
                 trial_id = self.trial_id(t.number)
                 try:
                     self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
@@ -203,7 +217,8 @@ class SharedStudy:
     def _tell(self, trial: Any, values: Any = None, state: Any = None) -> None:
         with self._lock:
             self._beating.pop(trial.number, None)
-        self.study.tell(trial, values, state=state)
+        # skip_if_finished: a trial another driver failed as dead (asked long ago, no folder yet) stays failed
+        self.study.tell(trial, values, state=state, skip_if_finished=True)
 
     def tell(self, trial: Any, values: Sequence[float]) -> None:
         self._tell(trial, list(values))

@@ -27,16 +27,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rediprune.pruning.hyperparameters import NAMES
 from rediprune.sweep.naming import config_hash
-from rediprune.sweep.store import write_text_atomic
-from rediprune.sweep.workers import resident
+from rediprune.reports.render import write_text
+from rediprune.sweep.workers import COUNTERS, resident
 
 log = logging.getLogger("rediprune.trial")
-
-# Columns every row starts with (names as on the command line and in W&B): the hyperparameters and the seed.
-PARAM_KEYS = (*NAMES, "seed")
-
 
 def _job_dir() -> Path:
     from hydra.core.hydra_config import HydraConfig
@@ -68,22 +63,10 @@ def _attempt(job_dir: Path) -> int:
         return sum(1 for _ in fh)
 
 
-def describe(run: Any) -> dict[str, Any]:
-    """The identifying columns of a trial: swept values and group choices."""
-    row = {key: getattr(run, key) for key in PARAM_KEYS}
-    row.update(
-        backbone=run.backbone.name,
-        dataset=run.dataset.name,
-        pruner=run.pruner.name.value,
-        query=run.query.strategy.value,
-        query_source=run.query.source.value,
-    )
-    return row
-
-
 def run_trial(cfg: DictConfig) -> dict[str, Any]:
     """Check ``cfg``, evaluate it with the resident model and return the result row (see module doc)."""
     from rediprune.config import load
+    from rediprune.evaluation import identity
 
     started = time.perf_counter()
     job_dir = _job_dir()
@@ -96,43 +79,36 @@ def run_trial(cfg: DictConfig) -> dict[str, Any]:
         run = load(cfg)
         (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(run)))
         num = _job_num()
-        log.info("trial %s (attempt %d, pid %d): %s", num, attempt, os.getpid(), describe(run))
+        log.info("trial %s (attempt %d, pid %d): %s", num, attempt, os.getpid(), identity(run))
         state = resident()
-        loads_before, cache_before = state.loads, state.cache_counts()
+        before = state.counts()
         adapter = state.adapter_for(run)
-        loaded = state.loads - loads_before
-        if loaded:
-            cache_before = state.cache_counts()  # a new adapter counts from zero
+        if state.loads != before["model_loads"]:  # a new adapter's caches count from zero
+            before = {**state.counts(), "model_loads": before["model_loads"]}
         state.reuse_answers(adapter)
         from rediprune.evaluation import run_evaluation
 
         metrics = run_evaluation(run, adapter=adapter, output_dir=job_dir, log=log.info)
-        cache_after = state.cache_counts()
+        after = state.counts()
     except BaseException:
         (job_dir / "traceback.txt").write_text(traceback.format_exc())
         log.exception("trial failed")
         raise
     row: dict[str, Any] = {"trial": _job_num(), "hash": cfg_hash, "status": "ok"}
-    row.update(describe(run))
     row.update(metrics)
+    row.update({key: after[key] - before[key] for key in COUNTERS})
     row.update(
-        model_loads=loaded,
-        cache_hits=cache_after["hits"] - cache_before["hits"],
-        cache_misses=cache_after["misses"] - cache_before["misses"],
-        cache_disk_hits=cache_after["disk_hits"] - cache_before["disk_hits"],
-        answers_reused=cache_after["answers_reused"] - cache_before["answers_reused"],
-        answers_generated=cache_after["answers_generated"] - cache_before["answers_generated"],
         attempt=attempt,
         worker_pid=os.getpid(),
         worker_host=socket.gethostname(),
         trial_seconds=time.perf_counter() - started,
         job_dir=str(job_dir),
     )
-    write_text_atomic(job_dir / "metrics.json", json.dumps(row, indent=2, default=str, allow_nan=True))
+    write_text(job_dir / "metrics.json", json.dumps(row, indent=2, default=str, allow_nan=True))
     (job_dir / "traceback.txt").unlink(missing_ok=True)  # an earlier failed attempt's, no longer true
     log.info("trial done in %.1f s: %s=%s tflops=%s", row["trial_seconds"], "primary_metric",
              row.get("primary_metric"), row.get("tflops"))
     return row
 
 
-__all__ = ["PARAM_KEYS", "describe", "run_trial"]
+__all__ = ["run_trial"]

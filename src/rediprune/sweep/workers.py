@@ -29,8 +29,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rediprune.sweep.cache import TensorCache, namespace
+from rediprune.evaluation.cache import TensorCache, namespace
 from rediprune.sweep.config import LaunchConfig, SearchConfig
+
+# What a trial counts in its worker process: result-row columns, summed over the sweep in its summary.
+COUNTERS = ("model_loads", "cache_hits", "cache_misses", "cache_disk_hits", "answers_reused", "answers_generated")
 
 
 def adapter_key(backbone: Any) -> str:
@@ -94,19 +97,15 @@ class Resident:
         except Exception:  # pragma: no cover - torch missing or CUDA in a bad state
             pass
 
-    def cache_counts(self) -> dict[str, int]:
-        """Cumulative cache counters of the resident adapter (adapter's own hits/misses + disk reads)."""
-        counts = {"hits": 0, "misses": 0, "disk_hits": 0}
-        stats = getattr(self.adapter, "cache_stats", None)
-        if isinstance(stats, dict):
-            counts["hits"] = int(stats.get("hits", 0))
-            counts["misses"] = int(stats.get("misses", 0))
-        if self.cache is not None:
-            counts["disk_hits"] = self.cache.disk_hits
-        answers = getattr(self.adapter, "answer_stats", None)
-        counts["answers_reused"] = int(answers["reused"]) if isinstance(answers, dict) else 0
-        counts["answers_generated"] = int(answers["generated"]) if isinstance(answers, dict) else 0
-        return counts
+    def counts(self) -> dict[str, int]:
+        """This process's cumulative counters (``COUNTERS``): model loads, the resident adapter's feature
+        cache hits and misses, entries read from disk, answers reused and generated."""
+        cache = getattr(self.adapter, "cache_stats", None) or {}
+        answers = getattr(self.adapter, "answer_stats", None) or {}
+        return {"model_loads": self.loads, "cache_hits": int(cache.get("hits", 0)),
+                "cache_misses": int(cache.get("misses", 0)),
+                "cache_disk_hits": self.cache.disk_hits if self.cache is not None else 0,
+                "answers_reused": int(answers.get("reused", 0)), "answers_generated": int(answers.get("generated", 0))}
 
     def reuse_answers(self, adapter: Any) -> None:
         """Plug this process's answer store into ``adapter`` (``search.reuse_answers``), or unplug it."""
@@ -184,4 +183,4 @@ class TrialWorker:
         }
 
 
-__all__ = ["Resident", "TrialWorker", "adapter_key", "describe_error", "resident", "resident_settings"]
+__all__ = ["COUNTERS", "Resident", "TrialWorker", "adapter_key", "describe_error", "resident", "resident_settings"]

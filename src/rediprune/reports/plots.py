@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rediprune.pruning.hyperparameters import HYPERPARAMETERS, NAMES
-from rediprune.sweep.pareto import finite_point
+from rediprune.reports.pareto import finite_point
 
 HOVER_KEYS = ("trial", *NAMES, "query", "query_source", "pruner", "backbone", "dataset")
 # swept keys and their short labels on the plot
