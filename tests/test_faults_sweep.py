@@ -19,8 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from rediprune.sweep.naming import wandb_id
 from rediprune.reports.results import read_rows
+from rediprune.sweep.naming import wandb_id
 from servers import postgres_server, ray_head
 from wandb_records import record_types
 

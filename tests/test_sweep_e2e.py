@@ -22,8 +22,8 @@ import pytest
 from omegaconf import OmegaConf
 from conftest import pin_tiny
 
-from rediprune.sweep.naming import wandb_id
 from rediprune.reports.results import read_rows
+from rediprune.sweep.naming import wandb_id
 from servers import free_port, ray_head
 
 REPO = Path(__file__).resolve().parents[1]

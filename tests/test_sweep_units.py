@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from rediprune.sweep.config import ParamSpace
 from rediprune.evaluation.cache import TensorCache, namespace
-from rediprune.sweep.naming import config_hash, sweep_name, wandb_id
-from rediprune.reports.pareto import pareto_front
 from rediprune.reports.overview import write_overview
+from rediprune.reports.pareto import pareto_front
 from rediprune.reports.results import read_rows
+from rediprune.sweep.config import ParamSpace
+from rediprune.sweep.naming import config_hash, sweep_name, wandb_id
 from rediprune.sweep.store import ResultStore
 
 

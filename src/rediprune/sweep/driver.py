@@ -31,11 +31,11 @@ from rediprune.config import load
 from rediprune.config.command_line import CONFIG_ERROR_EXIT
 from rediprune.config.command_line import fail as config_error  # one line, exit 2: nothing ran
 from rediprune.evaluation import identity
+from rediprune.reports.render import write_text
 from rediprune.sweep.config import evaluation_part, is_sweep_override, load_sweep
 from rediprune.sweep.dispatch import Job, RaySession, WorkerPool, WorkersUnavailable
 from rediprune.sweep.naming import config_hash
 from rediprune.sweep.preflight import check_sweep, check_task
-from rediprune.reports.render import write_text
 from rediprune.sweep.store import ResultStore
 from rediprune.sweep.workers import COUNTERS, adapter_key, resident_settings
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from rediprune.pruning.hyperparameters import SWEPT, hyperparameter
+from rediprune.reports.pareto import finite_point
 from rediprune.sweep.config import ParamSpace, check_space
 from rediprune.sweep.driver import config_error
-from rediprune.reports.pareto import finite_point
 from rediprune.sweep.study import SharedStudy
 
 log = logging.getLogger(__name__)

@@ -27,11 +27,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rediprune.sweep.naming import config_hash
 from rediprune.reports.render import write_text
+from rediprune.sweep.naming import config_hash
 from rediprune.sweep.workers import COUNTERS, resident
 
 log = logging.getLogger("rediprune.trial")
+
 
 def _job_dir() -> Path:
     from hydra.core.hydra_config import HydraConfig
